@@ -1,0 +1,386 @@
+//! The embedded backend: SQLite in WAL mode, in one data folder, nothing to
+//! install.
+//!
+//! One connection writes (SQLite has one writer anyway); appends arrive in
+//! groups from the ingest queue and commit in one transaction, so a single
+//! fsync covers many requests (group commit). Readers use their own
+//! connections and never block the writer. The data folder is locked so two
+//! processes cannot write it at once; read-only opens (`segments eval`) skip
+//! the lock.
+
+mod schema;
+mod write;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
+use tidings_store::{
+    AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace,
+};
+
+/// How hard a commit pushes data to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss. The default.
+    Full,
+    /// Survives a crash of the process (kill -9) but not of the machine.
+    Process,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadWrite,
+    /// No lock, no migrations: for reading a folder a server may be writing.
+    ReadOnly,
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    mode: Mode,
+    writer: Option<Mutex<write::Writer>>,
+    readers: Mutex<Vec<Connection>>,
+    _lock: Option<File>,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the store in `dir`.
+    pub fn open(dir: &Path, mode: Mode, durability: Durability) -> Result<SqliteStore> {
+        let path = dir.join("tidings.db");
+        let lock = match mode {
+            Mode::ReadWrite => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(format!("cannot create data folder {}: {e}", dir.display()))
+                })?;
+                let f = File::create(dir.join("tidings.lock"))
+                    .map_err(|e| StoreError::Database(format!("cannot create lock in {}: {e}", dir.display())))?;
+                if f.try_lock().is_err() {
+                    return Err(StoreError::Locked(format!(
+                        "data folder {} is in use by another tidings process; stop it first, \
+                         or send events through its HTTP API",
+                        dir.display()
+                    )));
+                }
+                Some(f)
+            }
+            Mode::ReadOnly => {
+                if !path.exists() {
+                    return Err(StoreError::NotFound(format!("a tidings database in {}", dir.display())));
+                }
+                None
+            }
+        };
+        let writer = match mode {
+            Mode::ReadWrite => {
+                let mut conn = Connection::open(&path).map_err(db_err)?;
+                schema::configure(&conn, durability)?;
+                schema::migrate(&mut conn)?;
+                Some(Mutex::new(write::Writer::new(conn)))
+            }
+            Mode::ReadOnly => None,
+        };
+        let store = SqliteStore { path, mode, writer, readers: Mutex::new(Vec::new()), _lock: lock };
+        if mode == Mode::ReadOnly {
+            store.read(|c| schema::check_version(c))?;
+        }
+        Ok(store)
+    }
+
+    fn writer(&self) -> Result<parking_lot::MutexGuard<'_, write::Writer>> {
+        match &self.writer {
+            Some(w) => Ok(w.lock()),
+            None => Err(StoreError::Database("this store was opened read-only".into())),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let flags = match self.mode {
+                    Mode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    Mode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                };
+                let c = Connection::open_with_flags(&self.path, flags).map_err(db_err)?;
+                c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock();
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, profile_id, message_id, type, event, user_id, anonymous_id, ts, received_at, body";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        profile: ProfileId(r.get(1)?),
+        message_id: r.get(2)?,
+        kind: MessageType::from_code(r.get(3)?).unwrap_or(MessageType::Track),
+        event: r.get(4)?,
+        user_id: r.get(5)?,
+        anonymous_id: r.get(6)?,
+        timestamp: r.get(7)?,
+        received_at: r.get(8)?,
+        body: r.get(9)?,
+    })
+}
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
+    let kind: String = r.get(2)?;
+    Ok(KeyRecord {
+        id: r.get(0)?,
+        workspace: WorkspaceId(r.get(1)?),
+        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Write),
+        label: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+fn load_profile(c: &Connection, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>> {
+    let row = c
+        .prepare_cached(
+            "SELECT user_id, traits, created_at FROM profiles
+             WHERE id = ?1 AND workspace_id = ?2 AND merged_into IS NULL",
+        )
+        .map_err(db_err)?
+        .query_row(params![id.0, ws.0], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?, r.get::<_, Micros>(2)?))
+        })
+        .optional()
+        .map_err(db_err)?;
+    let Some((user_id, traits, created_at)) = row else { return Ok(None) };
+    let mut user_ids = Vec::new();
+    let mut anonymous_ids = Vec::new();
+    let mut stmt = c
+        .prepare_cached("SELECT kind, external_id FROM identities WHERE profile_id = ?1 ORDER BY external_id")
+        .map_err(db_err)?;
+    let rows = stmt.query_map(params![id.0], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(db_err)?;
+    for row in rows {
+        let (kind, ext) = row.map_err(db_err)?;
+        if kind == 0 { user_ids.push(ext) } else { anonymous_ids.push(ext) }
+    }
+    Ok(Some(Profile {
+        id,
+        workspace: ws,
+        user_id,
+        user_ids,
+        anonymous_ids,
+        traits: Traits::from_json(&traits),
+        created_at,
+    }))
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn create_workspace(&self, name: &str, now: Micros) -> Result<Workspace> {
+        let w = self.writer()?;
+        let n = w
+            .conn
+            .execute("INSERT OR IGNORE INTO workspaces (name, created_at) VALUES (?1, ?2)", params![name, now])
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!("workspace {name:?}")));
+        }
+        Ok(Workspace { id: WorkspaceId(w.conn.last_insert_rowid()), name: name.to_string(), created_at: now })
+    }
+
+    fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        self.read(|c| {
+            c.query_row("SELECT id, name, created_at FROM workspaces WHERE name = ?1", params![name], |r| {
+                Ok(Workspace { id: WorkspaceId(r.get(0)?), name: r.get(1)?, created_at: r.get(2)? })
+            })
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
+    fn workspaces(&self) -> Result<Vec<Workspace>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces ORDER BY id").map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok(Workspace { id: WorkspaceId(r.get(0)?), name: r.get(1)?, created_at: r.get(2)? }))
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn add_key(&self, ws: WorkspaceId, kind: KeyKind, hash: &str, label: &str, now: Micros) -> Result<KeyRecord> {
+        let w = self.writer()?;
+        let n = w
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO api_keys (workspace_id, kind, hash, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ws.0, kind.as_str(), hash, label, now],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(StoreError::Conflict("a key with this value".into()));
+        }
+        Ok(KeyRecord {
+            id: w.conn.last_insert_rowid(),
+            workspace: ws,
+            kind,
+            label: label.to_string(),
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    fn revoke_key(&self, id: i64, now: Micros) -> Result<bool> {
+        let w = self.writer()?;
+        let n = w
+            .conn
+            .execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn keys(&self, ws: Option<WorkspaceId>) -> Result<Vec<KeyRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, workspace_id, kind, label, created_at, revoked_at FROM api_keys
+                     WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY id",
+                )
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![ws.map(|w| w.0)], key_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn find_key(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, workspace_id, kind, label, created_at, revoked_at FROM api_keys
+                 WHERE hash = ?1 AND revoked_at IS NULL",
+            )
+            .map_err(db_err)?
+            .query_row(params![hash], key_row)
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
+    fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
+        self.writer()?.append(batches)
+    }
+
+    fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {
+        self.read(|c| {
+            let id: Option<i64> = c
+                .prepare_cached(
+                    "SELECT profile_id FROM identities WHERE workspace_id = ?1 AND external_id = ?2
+                     ORDER BY kind LIMIT 1",
+                )
+                .map_err(db_err)?
+                .query_row(params![ws.0, external_id], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            match id {
+                Some(id) => load_profile(c, ws, ProfileId(id)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>> {
+        self.read(|c| load_profile(c, ws, id))
+    }
+
+    fn profile_events(
+        &self,
+        ws: WorkspaceId,
+        id: ProfileId,
+        before: Option<(Micros, i64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let (bts, bseq) = before.unwrap_or((Micros::MAX, i64::MAX));
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE profile_id = ?1 AND workspace_id = ?2 AND (ts < ?3 OR (ts = ?3 AND seq < ?4))
+                     ORDER BY ts DESC, seq DESC LIMIT ?5"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![id.0, ws.0, bts, bseq, limit as i64], event_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn profile_history(&self, ws: WorkspaceId, id: ProfileId) -> Result<Vec<StoredEvent>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id = ?1 AND workspace_id = ?2 ORDER BY ts, seq"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![id.0, ws.0], event_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn scan(&self, ws: WorkspaceId, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND workspace_id = ?2 ORDER BY seq LIMIT ?3"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![after_seq, ws.0, limit as i64], event_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>> {
+        let events = self.profile_history(ws, id)?;
+        let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
+        let first = it.next();
+        Ok(first.map(|f| (f, it.last().unwrap_or(f))))
+    }
+
+    fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name FROM event_names WHERE workspace_id = ?1 ORDER BY name").map_err(db_err)?;
+            let rows = stmt.query_map(params![ws.0], |r| r.get(0)).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn stats(&self, ws: WorkspaceId) -> Result<StoreStats> {
+        self.read(|c| {
+            let (events, profiles) = c
+                .query_row("SELECT event_count, profile_count FROM workspaces WHERE id = ?1", params![ws.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or((0, 0));
+            let last_seq = c
+                .query_row("SELECT coalesce(max(seq), 0) FROM events WHERE workspace_id = ?1", params![ws.0], |r| {
+                    r.get(0)
+                })
+                .map_err(db_err)?;
+            Ok(StoreStats { events, profiles, last_seq })
+        })
+    }
+}

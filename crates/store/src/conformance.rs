@@ -1,0 +1,246 @@
+//! The storage conformance suite. Every backend runs it through
+//! [`conformance_tests!`](crate::conformance_tests), so both behave the same.
+//!
+//! Each case gets a fresh, empty store.
+
+use crate::{AppendBatch, Outcome, Store, StoreError};
+use tidings_model::message::{Envelope, parse_message};
+use tidings_model::{KeyKind, Message, ProfileId, WorkspaceId, keys};
+
+/// Generates one `#[test]` per conformance case. `$make` is an expression
+/// yielding `Option<Box<dyn Store>>`: `None` skips (service not available).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            workspaces_and_keys, dedupe_by_message_id, dedupe_is_per_workspace, identity_joins_history,
+            merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
+            scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
+            large_batch_round_trips);
+    };
+    (@each $make:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                match $make {
+                    Some(store) => $crate::conformance::$case(&*store),
+                    None => eprintln!("skipped {}: storage service not available", stringify!($case)),
+                }
+            }
+        )*
+    };
+}
+
+const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+pub fn msg(json: &str) -> Message {
+    let env = Envelope { received_at: T0 + 86_400_000_000, sent_at: None, default_type: None };
+    let mut n = 0;
+    parse_message(json, &env, &mut || {
+        n += 1;
+        format!("generated-{n}")
+    })
+    .expect("test message is valid")
+}
+
+fn track(user: &str, event: &str, id: &str, minute: i64) -> Message {
+    let mut m = msg(&format!(r#"{{"type":"track","userId":"{user}","event":"{event}","messageId":"{id}"}}"#));
+    m.timestamp = T0 + minute * 60_000_000;
+    m
+}
+
+fn append(s: &dyn Store, ws: WorkspaceId, messages: Vec<Message>) -> Vec<Outcome> {
+    let mut r = s.append(&[AppendBatch { workspace: ws, messages }]).expect("append");
+    r.outcomes.remove(0)
+}
+
+fn ws(s: &dyn Store, name: &str) -> WorkspaceId {
+    s.create_workspace(name, T0).expect("create workspace").id
+}
+
+fn stored(o: &Outcome) -> ProfileId {
+    match o {
+        Outcome::Stored { profile, .. } => *profile,
+        Outcome::Duplicate => panic!("expected Stored, got Duplicate"),
+    }
+}
+
+pub fn workspaces_and_keys(s: &dyn Store) {
+    let a = s.create_workspace("shop", T0).unwrap();
+    assert_eq!(s.workspace_by_name("shop").unwrap(), Some(a.clone()));
+    assert!(matches!(s.create_workspace("shop", T0), Err(StoreError::Conflict(_))));
+    let b = s.create_workspace("other", T0).unwrap();
+    assert_eq!(s.workspaces().unwrap().len(), 2);
+    let h = keys::hash("secret-write");
+    let k = s.add_key(a.id, KeyKind::Write, &h, "test", T0).unwrap();
+    s.add_key(b.id, KeyKind::Admin, &keys::hash("secret-admin"), "test", T0).unwrap();
+    let found = s.find_key(&h).unwrap().unwrap();
+    assert_eq!((found.workspace, found.kind), (a.id, KeyKind::Write));
+    assert_eq!(s.keys(Some(a.id)).unwrap().len(), 1);
+    assert_eq!(s.keys(None).unwrap().len(), 2);
+    assert!(s.find_key(&keys::hash("unknown")).unwrap().is_none());
+    assert!(s.revoke_key(k.id, T0 + 1).unwrap());
+    assert!(s.find_key(&h).unwrap().is_none());
+    assert!(!s.revoke_key(k.id, T0 + 2).unwrap(), "revoking twice reports nothing revoked");
+}
+
+pub fn dedupe_by_message_id(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let out = append(s, w, vec![track("u1", "A", "m1", 0), track("u1", "A", "m2", 1), track("u1", "A", "m1", 2)]);
+    assert!(matches!(out[0], Outcome::Stored { .. }));
+    assert!(matches!(out[1], Outcome::Stored { .. }));
+    assert_eq!(out[2], Outcome::Duplicate, "a repeat inside one batch is stored once");
+    let out = append(s, w, vec![track("u1", "A", "m1", 5), track("u1", "A", "m3", 6)]);
+    assert_eq!(out[0], Outcome::Duplicate, "a later resend is stored once");
+    assert!(matches!(out[1], Outcome::Stored { .. }));
+    assert_eq!(s.stats(w).unwrap().events, 3);
+}
+
+pub fn dedupe_is_per_workspace(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    assert!(matches!(append(s, a, vec![track("u", "A", "same", 0)])[0], Outcome::Stored { .. }));
+    assert!(matches!(append(s, b, vec![track("u", "A", "same", 0)])[0], Outcome::Stored { .. }));
+}
+
+pub fn identity_joins_history(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let mut viewed = msg(r#"{"type":"track","anonymousId":"anon-1","event":"Product Viewed","messageId":"v1"}"#);
+    viewed.timestamp = T0;
+    let anon = stored(&append(s, w, vec![viewed])[0]);
+    let mut ident = msg(
+        r#"{"type":"identify","anonymousId":"anon-1","userId":"u1","traits":{"email":"u1@example.com"},"messageId":"i1"}"#,
+    );
+    ident.timestamp = T0 + 1;
+    let user = stored(&append(s, w, vec![ident])[0]);
+    assert_eq!(anon, user, "the anonymous profile becomes the user's");
+    let p = s.find_profile(w, "u1").unwrap().expect("profile by user id");
+    assert_eq!(p.user_id.as_deref(), Some("u1"));
+    assert_eq!(p.anonymous_ids, vec!["anon-1".to_string()]);
+    assert_eq!(p.traits.values["email"], "u1@example.com");
+    assert_eq!(s.find_profile(w, "anon-1").unwrap().map(|p| p.id), Some(p.id));
+    let hist = s.profile_history(w, p.id).unwrap();
+    assert_eq!(hist.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(), ["v1", "i1"]);
+    assert!(s.find_profile(w, "nobody").unwrap().is_none());
+}
+
+pub fn merge_moves_events_and_traits(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let mut a = msg(r#"{"type":"identify","anonymousId":"anon-2","traits":{"color":"red","size":"m"},"messageId":"a1"}"#);
+    a.timestamp = T0 + 10;
+    let mut v = msg(r#"{"type":"page","anonymousId":"anon-2","name":"Home","messageId":"a2"}"#);
+    v.timestamp = T0 + 20;
+    let anon = stored(&append(s, w, vec![a, v])[0]);
+    let mut u = msg(r#"{"type":"identify","userId":"u2","traits":{"color":"blue"},"messageId":"u1"}"#);
+    u.timestamp = T0 + 5; // older than the anonymous color
+    let user = stored(&append(s, w, vec![u])[0]);
+    assert_ne!(anon, user);
+    let mut join = msg(r#"{"type":"identify","userId":"u2","anonymousId":"anon-2","messageId":"j1"}"#);
+    join.timestamp = T0 + 30;
+    let res = s.append(&[AppendBatch { workspace: w, messages: vec![join] }]).unwrap();
+    assert_eq!(res.merges, vec![(w, anon, user)]);
+    let p = s.find_profile(w, "anon-2").unwrap().unwrap();
+    assert_eq!(p.id, user);
+    assert_eq!(p.traits.values["color"], "red", "the later-set value wins across a merge");
+    assert_eq!(p.traits.values["size"], "m");
+    assert_eq!(s.profile_history(w, user).unwrap().len(), 4);
+    assert!(s.profile(w, anon).unwrap().is_none(), "the merged profile is gone");
+    assert_eq!(s.stats(w).unwrap().profiles, 1);
+}
+
+pub fn traits_merge_by_event_time(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let mut late = msg(r#"{"type":"identify","userId":"u3","traits":{"plan":"pro"},"messageId":"t2"}"#);
+    late.timestamp = T0 + 200;
+    let mut early = msg(r#"{"type":"identify","userId":"u3","traits":{"plan":"free","city":"Oslo"},"messageId":"t1"}"#);
+    early.timestamp = T0 + 100;
+    append(s, w, vec![late]);
+    let res = s.append(&[AppendBatch { workspace: w, messages: vec![early] }]).unwrap();
+    assert_eq!(res.trait_changes.len(), 1, "city changed");
+    let p = s.find_profile(w, "u3").unwrap().unwrap();
+    assert_eq!(p.traits.values["plan"], "pro");
+    assert_eq!(p.traits.values["city"], "Oslo");
+}
+
+pub fn events_newest_first_with_paging(s: &dyn Store) {
+    let w = ws(s, "shop");
+    // Arrive out of order; the API orders by event time.
+    let msgs = (0..25).map(|i| track("u4", "E", &format!("e{i}"), (i * 7) % 25)).collect();
+    let p = stored(&append(s, w, msgs)[0]);
+    let first = s.profile_events(w, p, None, 10).unwrap();
+    assert_eq!(first.len(), 10);
+    assert!(first.windows(2).all(|x| x[0].timestamp >= x[1].timestamp));
+    let last = first.last().unwrap();
+    let rest = s.profile_events(w, p, Some((last.timestamp, last.seq)), 100).unwrap();
+    assert_eq!(rest.len(), 15);
+    assert!(rest[0].timestamp <= last.timestamp);
+    let mut ids: Vec<_> = first.iter().chain(&rest).map(|e| e.message_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 25);
+    let e = &first[0];
+    assert_eq!(e.event.as_deref(), Some("E"));
+    assert_eq!(e.user_id.as_deref(), Some("u4"));
+    assert!(e.body.contains("\"messageId\""));
+}
+
+pub fn scan_in_arrival_order(s: &dyn Store) {
+    let w = ws(s, "shop");
+    append(s, w, vec![track("a", "E", "s1", 9), track("b", "E", "s2", 1)]);
+    append(s, w, vec![track("c", "E", "s3", 5)]);
+    let all = s.scan(w, 0, 100).unwrap();
+    assert_eq!(all.iter().map(|e| e.message_id.as_str()).collect::<Vec<_>>(), ["s1", "s2", "s3"]);
+    assert!(all.windows(2).all(|x| x[0].seq < x[1].seq));
+    let after = s.scan(w, all[0].seq, 1).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].message_id, "s2");
+    assert_eq!(s.stats(w).unwrap().last_seq, all[2].seq);
+}
+
+pub fn activity_bounds_and_names(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let mut ident = msg(r#"{"type":"identify","userId":"u5","messageId":"x0"}"#);
+    ident.timestamp = T0 - 1_000_000;
+    let mut sent = track("u5", "Email Sent", "x3", 100);
+    sent.timestamp = T0 + 100 * 60_000_000;
+    let p = stored(&append(s, w, vec![ident, track("u5", "Product Viewed", "x1", 3), track("u5", "Order Completed", "x2", 8), sent])[0]);
+    assert_eq!(s.activity_bounds(w, p).unwrap(), Some((T0 + 3 * 60_000_000, T0 + 8 * 60_000_000)));
+    let mut names = s.event_names(w).unwrap();
+    names.sort();
+    assert_eq!(names, ["Email Sent", "Order Completed", "Product Viewed"]);
+}
+
+pub fn workspaces_are_isolated(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    let pa = stored(&append(s, a, vec![track("same-user", "A", "i1", 0)])[0]);
+    let pb = stored(&append(s, b, vec![track("same-user", "B", "i2", 0)])[0]);
+    assert_ne!(pa, pb);
+    assert_eq!(s.find_profile(b, "same-user").unwrap().unwrap().id, pb);
+    assert!(s.profile(b, pa).unwrap().is_none(), "a profile id from another workspace reads nothing");
+    assert!(s.profile_events(b, pa, None, 10).unwrap().is_empty());
+    assert_eq!(s.scan(b, 0, 10).unwrap().len(), 1);
+}
+
+pub fn alias_merges_users(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let old = stored(&append(s, w, vec![track("old-id", "A", "al1", 0)])[0]);
+    let new = stored(&append(s, w, vec![track("new-id", "A", "al2", 1)])[0]);
+    let out = append(s, w, vec![msg(r#"{"type":"alias","userId":"new-id","previousId":"old-id","messageId":"al3"}"#)]);
+    assert_eq!(stored(&out[0]), new);
+    let p = s.find_profile(w, "old-id").unwrap().unwrap();
+    assert_eq!(p.id, new);
+    assert!(p.user_ids.contains(&"old-id".to_string()) && p.user_ids.contains(&"new-id".to_string()));
+    assert!(s.profile(w, old).unwrap().is_none());
+}
+
+pub fn large_batch_round_trips(s: &dyn Store) {
+    let w = ws(s, "shop");
+    let msgs: Vec<_> = (0..2000).map(|i| track(&format!("user{}", i % 97), "Bulk", &format!("bulk{i}"), i)).collect();
+    let out = append(s, w, msgs.clone());
+    assert!(out.iter().all(|o| matches!(o, Outcome::Stored { .. })));
+    let again = append(s, w, msgs);
+    assert!(again.iter().all(|o| *o == Outcome::Duplicate));
+    let st = s.stats(w).unwrap();
+    assert_eq!((st.events, st.profiles), (2000, 97));
+}

@@ -1,0 +1,142 @@
+//! Storage behind traits. The engine, journeys and insights talk to a
+//! [`Store`]; only the backend crates (`store-sqlite`, `store-postgres`)
+//! contain SQL.
+//!
+//! Architecture invariant: [`Store::append`] returns only after what it
+//! reports as stored is durable, so the HTTP layer may acknowledge it.
+//!
+//! [`conformance`] holds the one suite both backends must pass.
+
+pub mod conformance;
+
+use serde::Serialize;
+use tidings_model::{KeyKind, Message, Micros, ProfileId, StoredEvent, WorkspaceId, traits::Traits};
+
+/// Storage failures. Backends map their driver errors into these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The data folder or database is in use by another process.
+    #[error("{0}")]
+    Locked(String),
+    /// The stored schema is newer than this binary understands.
+    #[error("schema version {found} is newer than this binary's {supported}; upgrade tidings")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// Something asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A name or key that must be unique is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: Micros,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub workspace: WorkspaceId,
+    pub kind: KeyKind,
+    pub label: String,
+    pub created_at: Micros,
+    pub revoked_at: Option<Micros>,
+}
+
+/// A profile as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub id: ProfileId,
+    pub workspace: WorkspaceId,
+    /// The main user id; `None` while the profile is anonymous.
+    pub user_id: Option<String>,
+    pub user_ids: Vec<String>,
+    pub anonymous_ids: Vec<String>,
+    pub traits: Traits,
+    pub created_at: Micros,
+}
+
+/// What happened to one appended message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Newly stored at this log position, for this profile.
+    Stored { seq: i64, profile: ProfileId },
+    /// Its `messageId` was already stored in this workspace.
+    Duplicate,
+}
+
+/// Messages of one workspace to append together.
+#[derive(Debug, Clone)]
+pub struct AppendBatch {
+    pub workspace: WorkspaceId,
+    pub messages: Vec<Message>,
+}
+
+/// The result of an append: one outcome per message, and the profiles that
+/// were merged (`from` into `into`) so the engine can rebuild them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppendResult {
+    pub outcomes: Vec<Vec<Outcome>>,
+    pub merges: Vec<(WorkspaceId, ProfileId, ProfileId)>,
+    pub trait_changes: Vec<(WorkspaceId, ProfileId)>,
+}
+
+/// Counts for status pages and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub events: i64,
+    pub profiles: i64,
+    pub last_seq: i64,
+}
+
+/// Everything the rest of Tidings needs from storage. Implementations are
+/// synchronous; async callers run them on a blocking thread.
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // Workspaces and keys.
+    fn create_workspace(&self, name: &str, now: Micros) -> Result<Workspace>;
+    fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>>;
+    fn workspaces(&self) -> Result<Vec<Workspace>>;
+    /// Stores a key by its hash (see `tidings_model::keys::hash`).
+    fn add_key(&self, ws: WorkspaceId, kind: KeyKind, hash: &str, label: &str, now: Micros) -> Result<KeyRecord>;
+    fn revoke_key(&self, id: i64, now: Micros) -> Result<bool>;
+    fn keys(&self, ws: Option<WorkspaceId>) -> Result<Vec<KeyRecord>>;
+    /// The active key with this hash.
+    fn find_key(&self, hash: &str) -> Result<Option<KeyRecord>>;
+
+    // The event log and profiles.
+    /// Appends in one transaction: deduplicates by `(workspace, messageId)`,
+    /// resolves identity, merges traits. Durable when it returns.
+    fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult>;
+    /// The live profile named by a user id, else by an anonymous id.
+    fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>>;
+    fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>>;
+    /// A profile's events, newest first by event time; `before` continues a
+    /// page from the (timestamp, seq) of the last event seen.
+    fn profile_events(
+        &self,
+        ws: WorkspaceId,
+        id: ProfileId,
+        before: Option<(Micros, i64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+    /// A profile's whole history, oldest first by event time then arrival.
+    fn profile_history(&self, ws: WorkspaceId, id: ProfileId) -> Result<Vec<StoredEvent>>;
+    /// The log in arrival order, after `after_seq`.
+    fn scan(&self, ws: WorkspaceId, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// First and latest activity time (track, page, screen; not engine events).
+    fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>>;
+    /// Distinct event names seen in the workspace (for rule checking).
+    fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>>;
+    fn stats(&self, ws: WorkspaceId) -> Result<StoreStats>;
+}
