@@ -7,14 +7,8 @@ use serde_json::{Map, Value};
 
 /// The events the engine and the sender record about themselves. They are in a
 /// profile's history like any other event, but are not the person's activity.
-pub const ENGINE_EVENTS: &[&str] = &[
-    "Email Sent",
-    "Email Delivered",
-    "Email Bounced",
-    "Segment Entered",
-    "Segment Exited",
-    "Stage Changed",
-];
+pub const ENGINE_EVENTS: &[&str] =
+    &["Email Sent", "Email Delivered", "Email Bounced", "Segment Entered", "Segment Exited", "Stage Changed"];
 
 /// One message in the event log, with the profile it belongs to now.
 #[derive(Debug, Clone, PartialEq)]

@@ -214,13 +214,8 @@ pub fn parse_batch(body: &str) -> Result<RawBatch<'_>, MessageError> {
     if body.len() > MAX_BATCH_BYTES {
         return Err(MessageError::BatchTooLarge { size: body.len() });
     }
-    let raw: RawBatch = serde_json::from_str(body).map_err(|e| {
-        if e.is_data() {
-            MessageError::NotABatch
-        } else {
-            MessageError::json(e)
-        }
-    })?;
+    let raw: RawBatch = serde_json::from_str(body)
+        .map_err(|e| if e.is_data() { MessageError::NotABatch } else { MessageError::json(e) })?;
     if raw.batch.is_none() {
         return Err(MessageError::NotABatch);
     }
@@ -353,11 +348,7 @@ pub fn parse_message(
         (Some(ts), None) => ts,
         (None, _) => env.received_at,
     };
-    let body = if f.write_key.is_some() {
-        strip_write_key(text)?
-    } else {
-        text.to_string()
-    };
+    let body = if f.write_key.is_some() { strip_write_key(text)? } else { text.to_string() };
     Ok(Message {
         message_id,
         kind,
@@ -407,9 +398,18 @@ mod tests {
         assert_eq!(parse(r#"{"type":"track","userId":"","event":"X"}"#), Err(MessageError::MissingId));
         assert_eq!(parse(r#"{"type":"alias","userId":"u"}"#), Err(MessageError::MissingPreviousId));
         assert!(matches!(parse(r#"{"type":"nope","userId":"u"}"#), Err(MessageError::UnknownType(_))));
-        assert!(matches!(parse(r#"{"type":"track","userId":"u","event":"X","properties":[1]}"#), Err(MessageError::WrongType { field: "properties", .. })));
-        assert!(matches!(parse(r#"{"type":"track","userId":{"a":1},"event":"X"}"#), Err(MessageError::WrongType { field: "userId", .. })));
-        assert!(matches!(parse(r#"{"type":"track","userId":"u","event":"X","timestamp":"soon"}"#), Err(MessageError::BadTime { .. })));
+        assert!(matches!(
+            parse(r#"{"type":"track","userId":"u","event":"X","properties":[1]}"#),
+            Err(MessageError::WrongType { field: "properties", .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"track","userId":{"a":1},"event":"X"}"#),
+            Err(MessageError::WrongType { field: "userId", .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"track","userId":"u","event":"X","timestamp":"soon"}"#),
+            Err(MessageError::BadTime { .. })
+        ));
         assert!(matches!(parse(r#"{not json"#), Err(MessageError::Json { .. })));
         assert_eq!(parse("[1]"), Err(MessageError::NotObject));
     }
@@ -426,7 +426,8 @@ mod tests {
     #[test]
     fn clock_skew_is_corrected() {
         // The client's clock is an hour fast: its timestamp and sentAt both are.
-        let e = Envelope { received_at: parse_time("2026-01-01T12:00:00Z").unwrap(), sent_at: None, default_type: None };
+        let e =
+            Envelope { received_at: parse_time("2026-01-01T12:00:00Z").unwrap(), sent_at: None, default_type: None };
         let m = parse_message(
             r#"{"type":"track","userId":"u","event":"X","timestamp":"2026-01-01T12:59:00Z","sentAt":"2026-01-01T13:00:00Z"}"#,
             &e,
@@ -440,14 +441,20 @@ mod tests {
         assert_eq!(m.message_id, "id");
         // The batch's sentAt applies when the message has none.
         let e2 = Envelope { sent_at: Some("2026-01-01T13:00:00Z"), ..e };
-        let m = parse_message(r#"{"type":"track","userId":"u","event":"X","timestamp":"2026-01-01T12:30:00Z"}"#, &e2, &mut || "id".into()).unwrap();
+        let m = parse_message(
+            r#"{"type":"track","userId":"u","event":"X","timestamp":"2026-01-01T12:30:00Z"}"#,
+            &e2,
+            &mut || "id".into(),
+        )
+        .unwrap();
         assert_eq!(m.timestamp, parse_time("2026-01-01T11:30:00Z").unwrap());
     }
 
     #[test]
     fn endpoint_type_and_write_key() {
         let e = Envelope { default_type: Some(MessageType::Identify), ..env() };
-        let m = parse_message(r#"{"userId":7,"traits":{"plan":"pro"},"writeKey":"secret"}"#, &e, &mut || "id".into()).unwrap();
+        let m = parse_message(r#"{"userId":7,"traits":{"plan":"pro"},"writeKey":"secret"}"#, &e, &mut || "id".into())
+            .unwrap();
         assert_eq!(m.kind, MessageType::Identify);
         assert_eq!(m.user_id.as_deref(), Some("7"));
         assert_eq!(m.traits.unwrap()["plan"], "pro");

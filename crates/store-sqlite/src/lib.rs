@@ -16,9 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
-use tidings_store::{
-    AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace,
-};
+use tidings_store::{AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace};
 
 /// How hard a commit pushes data to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +52,8 @@ impl SqliteStore {
         let path = dir.join("tidings.db");
         let lock = match mode {
             Mode::ReadWrite => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Database(format!("cannot create data folder {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Database(format!("cannot create data folder {}: {e}", dir.display())))?;
                 let f = File::create(dir.join("tidings.lock"))
                     .map_err(|e| StoreError::Database(format!("cannot create lock in {}: {e}", dir.display())))?;
                 if f.try_lock().is_err() {
@@ -121,8 +118,7 @@ impl SqliteStore {
     }
 }
 
-const EVENT_COLUMNS: &str =
-    "seq, profile_id, message_id, type, event, user_id, anonymous_id, ts, received_at, body";
+const EVENT_COLUMNS: &str = "seq, profile_id, message_id, type, event, user_id, anonymous_id, ts, received_at, body";
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -359,8 +355,9 @@ impl Store for SqliteStore {
 
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT name FROM event_names WHERE workspace_id = ?1 ORDER BY name").map_err(db_err)?;
+            let mut stmt = c
+                .prepare_cached("SELECT name FROM event_names WHERE workspace_id = ?1 ORDER BY name")
+                .map_err(db_err)?;
             let rows = stmt.query_map(params![ws.0], |r| r.get(0)).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })

@@ -24,7 +24,8 @@ fn data_survives_reopen_and_the_folder_is_locked() {
         let s = SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).unwrap();
         let w = s.create_workspace("shop", 0).unwrap().id;
         s.append(&[AppendBatch { workspace: w, messages: vec![msg.clone()] }]).unwrap();
-        let err = SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).err().expect("second writer refused");
+        let err =
+            SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).err().expect("second writer refused");
         assert!(err.to_string().contains("in use by another tidings process"), "{err}");
         // A reader may look while the writer holds the folder.
         let r = SqliteStore::open(dir.path(), Mode::ReadOnly, Durability::Full).unwrap();

@@ -126,7 +126,8 @@ pub fn identity_joins_history(s: &dyn Store) {
 
 pub fn merge_moves_events_and_traits(s: &dyn Store) {
     let w = ws(s, "shop");
-    let mut a = msg(r#"{"type":"identify","anonymousId":"anon-2","traits":{"color":"red","size":"m"},"messageId":"a1"}"#);
+    let mut a =
+        msg(r#"{"type":"identify","anonymousId":"anon-2","traits":{"color":"red","size":"m"},"messageId":"a1"}"#);
     a.timestamp = T0 + 10;
     let mut v = msg(r#"{"type":"page","anonymousId":"anon-2","name":"Home","messageId":"a2"}"#);
     v.timestamp = T0 + 20;
@@ -203,7 +204,13 @@ pub fn activity_bounds_and_names(s: &dyn Store) {
     ident.timestamp = T0 - 1_000_000;
     let mut sent = track("u5", "Email Sent", "x3", 100);
     sent.timestamp = T0 + 100 * 60_000_000;
-    let p = stored(&append(s, w, vec![ident, track("u5", "Product Viewed", "x1", 3), track("u5", "Order Completed", "x2", 8), sent])[0]);
+    let p = stored(
+        &append(
+            s,
+            w,
+            vec![ident, track("u5", "Product Viewed", "x1", 3), track("u5", "Order Completed", "x2", 8), sent],
+        )[0],
+    );
     assert_eq!(s.activity_bounds(w, p).unwrap(), Some((T0 + 3 * 60_000_000, T0 + 8 * 60_000_000)));
     let mut names = s.event_names(w).unwrap();
     names.sort();

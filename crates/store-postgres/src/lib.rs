@@ -1,0 +1,414 @@
+//! The PostgreSQL backend, for running past one machine.
+//!
+//! Appends are set-based: one transaction per group of batches, a few
+//! statements per batch whatever its size (duplicates looked up with
+//! `= ANY`, identities preloaded, events inserted with `unnest`). Appends to
+//! one workspace are serialised by a transaction-scoped advisory lock, so
+//! log positions (`seq`) commit in order and a reader tailing the log never
+//! skips a row, even with several `tidings` nodes writing.
+
+mod append;
+
+use parking_lot::Mutex;
+use postgres::{Client, NoTls, Row};
+use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
+use tidings_store::{AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const POOL_MAX: usize = 8;
+
+pub struct PostgresStore {
+    url: String,
+    schema: Option<String>,
+    pool: Mutex<Vec<Client>>,
+    /// Drop the schema with the store (tests).
+    temporary: bool,
+}
+
+pub(crate) fn db_err(e: postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        return StoreError::Database(format!("{}: {}", db.code().code(), db.message()));
+    }
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    StoreError::Database(msg)
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL or key=value string) and applies
+    /// migrations. With `schema`, everything lives in that schema (created when
+    /// missing), so several stores can share one database.
+    pub fn open(url: &str, schema: Option<&str>) -> Result<PostgresStore> {
+        if let Some(s) = schema
+            && !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Database(format!("schema name {s:?} must be letters, digits and _")));
+        }
+        let store = PostgresStore {
+            url: url.to_string(),
+            schema: schema.map(str::to_string),
+            pool: Mutex::new(Vec::new()),
+            temporary: false,
+        };
+        let mut c = store.connect()?;
+        migrate(&mut c)?;
+        store.pool.lock().push(c);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Client> {
+        let mut c = Client::connect(&self.url, NoTls)
+            .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL at {}: {e}", redact(&self.url))))?;
+        if let Some(s) = &self.schema {
+            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}")).map_err(db_err)?;
+        }
+        Ok(c)
+    }
+
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let c = self.pool.lock().pop();
+        let mut c = match c {
+            Some(c) if !c.is_closed() => c,
+            _ => self.connect()?,
+        };
+        let out = f(&mut c);
+        let mut pool = self.pool.lock();
+        if pool.len() < POOL_MAX && !c.is_closed() {
+            pool.push(c);
+        }
+        out
+    }
+
+    /// A store in a new, empty schema that is dropped with the store: for tests.
+    pub fn temporary(url: &str, schema: &str) -> Result<PostgresStore> {
+        let s = PostgresStore::open(url, Some(schema))?;
+        s.with(|c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).map_err(db_err))?;
+        s.pool.lock().clear();
+        let mut s = PostgresStore::open(url, Some(schema))?;
+        s.temporary = true;
+        Ok(s)
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let (true, Some(s)) = (self.temporary, &self.schema) {
+            let sql = format!("DROP SCHEMA IF EXISTS {s} CASCADE");
+            if let Err(e) = self.with(|c| c.batch_execute(&sql).map_err(db_err)) {
+                tracing::warn!(schema = %s, error = %e, "could not drop temporary schema");
+            }
+        }
+    }
+}
+
+/// Hides a password in a connection URL for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..s + 3 + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
+fn migrate(c: &mut Client) -> Result<()> {
+    let mut tx = c.transaction().map_err(db_err)?;
+    // One migrator at a time across nodes.
+    tx.execute("SELECT pg_advisory_xact_lock(7411)", &[]).map_err(db_err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)").map_err(db_err)?;
+    let current: i64 = tx
+        .query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+        .map_err(db_err)?
+        .and_then(|r| r.get::<_, String>(0).parse().ok())
+        .unwrap_or(0);
+    if current > MIGRATIONS.len() as i64 {
+        return Err(StoreError::SchemaTooNew { found: current, supported: MIGRATIONS.len() as i64 });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(sql).map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&(i + 1).to_string()],
+        )
+        .map_err(db_err)?;
+        tracing::info!(version = i + 1, "applied postgres migration");
+    }
+    tx.commit().map_err(db_err)
+}
+
+const EVENT_COLUMNS: &str = "seq, profile_id, message_id, type, event, user_id, anonymous_id, ts, received_at, body";
+
+fn event_row(r: &Row) -> StoredEvent {
+    StoredEvent {
+        seq: r.get(0),
+        profile: ProfileId(r.get(1)),
+        message_id: r.get(2),
+        kind: MessageType::from_code(r.get(3)).unwrap_or(MessageType::Track),
+        event: r.get(4),
+        user_id: r.get(5),
+        anonymous_id: r.get(6),
+        timestamp: r.get(7),
+        received_at: r.get(8),
+        body: r.get(9),
+    }
+}
+
+fn key_row(r: &Row) -> KeyRecord {
+    KeyRecord {
+        id: r.get(0),
+        workspace: WorkspaceId(r.get(1)),
+        kind: KeyKind::parse(r.get(2)).unwrap_or(KeyKind::Write),
+        label: r.get(3),
+        created_at: r.get(4),
+        revoked_at: r.get(5),
+    }
+}
+
+fn workspace_row(r: &Row) -> Workspace {
+    Workspace { id: WorkspaceId(r.get(0)), name: r.get(1), created_at: r.get(2) }
+}
+
+fn load_profile(c: &mut Client, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>> {
+    let Some(row) = c
+        .query_opt(
+            "SELECT user_id, traits, created_at FROM profiles
+             WHERE id = $1 AND workspace_id = $2 AND merged_into IS NULL",
+            &[&id.0, &ws.0],
+        )
+        .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    let mut user_ids = Vec::new();
+    let mut anonymous_ids = Vec::new();
+    for r in c
+        .query("SELECT kind, external_id FROM identities WHERE profile_id = $1 ORDER BY external_id", &[&id.0])
+        .map_err(db_err)?
+    {
+        let kind: i16 = r.get(0);
+        if kind == 0 { user_ids.push(r.get(1)) } else { anonymous_ids.push(r.get(1)) }
+    }
+    Ok(Some(Profile {
+        id,
+        workspace: ws,
+        user_id: row.get(0),
+        user_ids,
+        anonymous_ids,
+        traits: Traits::from_json(row.get(1)),
+        created_at: row.get(2),
+    }))
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn create_workspace(&self, name: &str, now: Micros) -> Result<Workspace> {
+        self.with(|c| {
+            let row = c
+                .query_opt(
+                    "INSERT INTO workspaces (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING
+                     RETURNING id, name, created_at",
+                    &[&name, &now],
+                )
+                .map_err(db_err)?;
+            row.map(|r| workspace_row(&r)).ok_or_else(|| StoreError::Conflict(format!("workspace {name:?}")))
+        })
+    }
+
+    fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        self.with(|c| {
+            Ok(c.query_opt("SELECT id, name, created_at FROM workspaces WHERE name = $1", &[&name])
+                .map_err(db_err)?
+                .map(|r| workspace_row(&r)))
+        })
+    }
+
+    fn workspaces(&self) -> Result<Vec<Workspace>> {
+        self.with(|c| {
+            Ok(c.query("SELECT id, name, created_at FROM workspaces ORDER BY id", &[])
+                .map_err(db_err)?
+                .iter()
+                .map(workspace_row)
+                .collect())
+        })
+    }
+
+    fn add_key(&self, ws: WorkspaceId, kind: KeyKind, hash: &str, label: &str, now: Micros) -> Result<KeyRecord> {
+        self.with(|c| {
+            c.query_opt(
+                "INSERT INTO api_keys (workspace_id, kind, hash, label, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (hash) DO NOTHING
+                 RETURNING id, workspace_id, kind, label, created_at, revoked_at",
+                &[&ws.0, &kind.as_str(), &hash, &label, &now],
+            )
+            .map_err(db_err)?
+            .map(|r| key_row(&r))
+            .ok_or_else(|| StoreError::Conflict("a key with this value".into()))
+        })
+    }
+
+    fn revoke_key(&self, id: i64, now: Micros) -> Result<bool> {
+        self.with(|c| {
+            let n = c
+                .execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn keys(&self, ws: Option<WorkspaceId>) -> Result<Vec<KeyRecord>> {
+        let ws = ws.map(|w| w.0);
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT id, workspace_id, kind, label, created_at, revoked_at FROM api_keys
+                 WHERE $1::bigint IS NULL OR workspace_id = $1 ORDER BY id",
+                &[&ws],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(key_row)
+            .collect())
+        })
+    }
+
+    fn find_key(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT id, workspace_id, kind, label, created_at, revoked_at FROM api_keys
+                 WHERE hash = $1 AND revoked_at IS NULL",
+                &[&hash],
+            )
+            .map_err(db_err)?
+            .map(|r| key_row(&r)))
+        })
+    }
+
+    fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
+        self.with(|c| append::append(c, batches))
+    }
+
+    fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {
+        self.with(|c| {
+            let id: Option<i64> = c
+                .query_opt(
+                    "SELECT profile_id FROM identities WHERE workspace_id = $1 AND external_id = $2
+                     ORDER BY kind LIMIT 1",
+                    &[&ws.0, &external_id],
+                )
+                .map_err(db_err)?
+                .map(|r| r.get(0));
+            match id {
+                Some(id) => load_profile(c, ws, ProfileId(id)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>> {
+        self.with(|c| load_profile(c, ws, id))
+    }
+
+    fn profile_events(
+        &self,
+        ws: WorkspaceId,
+        id: ProfileId,
+        before: Option<(Micros, i64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let (bts, bseq) = before.unwrap_or((Micros::MAX, i64::MAX));
+        self.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE profile_id = $1 AND workspace_id = $2 AND (ts, seq) < ($3, $4)
+                     ORDER BY ts DESC, seq DESC LIMIT $5"
+                ),
+                &[&id.0, &ws.0, &bts, &bseq, &(limit as i64)],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(event_row)
+            .collect())
+        })
+    }
+
+    fn profile_history(&self, ws: WorkspaceId, id: ProfileId) -> Result<Vec<StoredEvent>> {
+        self.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id = $1 AND workspace_id = $2 ORDER BY ts, seq"
+                ),
+                &[&id.0, &ws.0],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(event_row)
+            .collect())
+        })
+    }
+
+    fn scan(&self, ws: WorkspaceId, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 AND workspace_id = $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&after_seq, &ws.0, &(limit as i64)],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(event_row)
+            .collect())
+        })
+    }
+
+    fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>> {
+        let events = self.profile_history(ws, id)?;
+        let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
+        let first = it.next();
+        Ok(first.map(|f| (f, it.last().unwrap_or(f))))
+    }
+
+    fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {
+        self.with(|c| {
+            Ok(c.query("SELECT name FROM event_names WHERE workspace_id = $1 ORDER BY name", &[&ws.0])
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    fn stats(&self, ws: WorkspaceId) -> Result<StoreStats> {
+        self.with(|c| {
+            let (events, profiles) = c
+                .query_opt("SELECT event_count, profile_count FROM workspaces WHERE id = $1", &[&ws.0])
+                .map_err(db_err)?
+                .map(|r| (r.get(0), r.get(1)))
+                .unwrap_or((0, 0));
+            let last_seq: i64 = c
+                .query_one("SELECT coalesce(max(seq), 0)::bigint FROM events WHERE workspace_id = $1", &[&ws.0])
+                .map_err(db_err)?
+                .get(0);
+            Ok(StoreStats { events, profiles, last_seq })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("host=h user=u"), "host=h user=u");
+    }
+}
