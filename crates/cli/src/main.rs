@@ -1,1 +1,56 @@
-fn main() {}
+//! `tidings`: one binary for the whole product.
+
+mod check;
+mod config;
+mod import;
+mod keys;
+mod open;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Tidings: behavioural email, self-hosted. Takes in what people do, keeps
+/// segments exact at every moment, and sends each person the message that fits.
+#[derive(Parser, Debug)]
+#[command(name = "tidings", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: ingest API, admin API, health and metrics, on one port.
+    Serve(serve::ServeArgs),
+    /// Import Segment messages from NDJSON files (plain or .gz) into a data folder.
+    Import(import::ImportArgs),
+    /// Manage workspaces and their keys.
+    Keys(keys::KeysArgs),
+    /// Check definition files (segments and stages) and report located errors.
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDINGS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tidings=info,tidings_server=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Keys(a) => keys::run(a),
+        Command::Check(a) => check::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

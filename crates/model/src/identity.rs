@@ -37,10 +37,10 @@ pub trait IdentityStore {
 
 /// Finds or creates the profile for `m`, joining profiles where the message says so.
 pub fn resolve<S: IdentityStore>(s: &mut S, m: &Message) -> Result<ProfileId, S::Error> {
-    if m.kind == MessageType::Alias {
-        if let (Some(prev), Some(user)) = (m.previous_id.as_deref(), m.user_id.as_deref()) {
-            return alias(s, prev, user);
-        }
+    if m.kind == MessageType::Alias
+        && let (Some(prev), Some(user)) = (m.previous_id.as_deref(), m.user_id.as_deref())
+    {
+        return alias(s, prev, user);
     }
     match (m.user_id.as_deref(), m.anonymous_id.as_deref()) {
         (Some(user), None) => user_only(s, user),

@@ -369,6 +369,14 @@ fn strip_write_key(text: &str) -> Result<String, MessageError> {
     Ok(Value::Object(v).to_string())
 }
 
+/// A fresh random `messageId` for a message that came without one.
+pub fn new_message_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    format!("tdg-{}", hex::encode(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

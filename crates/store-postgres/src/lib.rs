@@ -375,7 +375,7 @@ impl Store for PostgresStore {
         let events = self.profile_history(ws, id)?;
         let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
         let first = it.next();
-        Ok(first.map(|f| (f, it.last().unwrap_or(f))))
+        Ok(first.map(|f| (f, it.next_back().unwrap_or(f))))
     }
 
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {

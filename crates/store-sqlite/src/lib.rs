@@ -83,7 +83,7 @@ impl SqliteStore {
         };
         let store = SqliteStore { path, mode, writer, readers: Mutex::new(Vec::new()), _lock: lock };
         if mode == Mode::ReadOnly {
-            store.read(|c| schema::check_version(c))?;
+            store.read(schema::check_version)?;
         }
         Ok(store)
     }
@@ -350,7 +350,7 @@ impl Store for SqliteStore {
         let events = self.profile_history(ws, id)?;
         let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
         let first = it.next();
-        Ok(first.map(|f| (f, it.last().unwrap_or(f))))
+        Ok(first.map(|f| (f, it.next_back().unwrap_or(f))))
     }
 
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {

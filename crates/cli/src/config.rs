@@ -1,0 +1,137 @@
+//! Configuration: `tidings.toml` in the data folder, every key overridable
+//! by `TIDINGS_SECTION__KEY` in the environment (e.g.
+//! `TIDINGS_WORKSPACE__WRITE_KEY`, `TIDINGS_STORAGE__POSTGRES_URL`).
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::Path;
+
+pub const FILE_NAME: &str = "tidings.toml";
+
+/// The commented example written into a new data folder.
+pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set in the environment as
+# TIDINGS_SECTION__KEY, e.g. TIDINGS_WORKSPACE__WRITE_KEY=... or
+# TIDINGS_STORAGE__POSTGRES_URL=postgres://... (the environment wins).
+
+[workspace]
+# The default workspace, created at first start.
+# name = "default"
+# Keys for it. When neither is set, keys are generated at first start,
+# printed once, and stored hashed. `tidings keys` makes more.
+# write_key = "..."
+# admin_key = "..."
+
+[storage]
+# Leave unset for the embedded store (SQLite in this folder).
+# postgres_url = "postgres://postgres@127.0.0.1:5432/tidings"
+# postgres_schema = "tidings"
+# "full": every acknowledged event survives power loss (fsync per group commit).
+# "process": survives a crash of the process, not of the machine; faster on slow disks.
+# durability = "full"
+
+[server]
+# listen = "127.0.0.1:7411"
+"#;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub workspace: WorkspaceConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    pub name: Option<String>,
+    pub write_key: Option<String>,
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub postgres_url: Option<String>,
+    pub postgres_schema: Option<String>,
+    pub durability: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Reads `DIR/tidings.toml` (if present), then the environment.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join(FILE_NAME);
+        let mut table = match std::fs::read_to_string(&path) {
+            Ok(text) => text.parse::<toml::Table>().with_context(|| format!("{} is not valid TOML", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        apply_env(&mut table, std::env::vars())?;
+        let config: Config = toml::Value::Table(table).try_into().with_context(|| {
+            format!("bad configuration in {} or TIDINGS_* variables; see the comments in the file", path.display())
+        })?;
+        Ok(config)
+    }
+
+    pub fn workspace_name(&self) -> &str {
+        self.workspace.name.as_deref().unwrap_or("default")
+    }
+}
+
+/// Writes the commented example when the folder has no configuration yet.
+pub fn write_example(dir: &Path) -> Result<()> {
+    let path = dir.join(FILE_NAME);
+    if !path.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(&path, EXAMPLE).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("TIDINGS_") else { continue };
+        let Some((section, key)) = rest.split_once("__") else { continue };
+        if section.is_empty() || key.is_empty() {
+            bail!("environment variable {name} must look like TIDINGS_SECTION__KEY");
+        }
+        let section = section.to_ascii_lowercase();
+        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(t) = entry.as_table_mut() else {
+            bail!("{name}: `{section}` in tidings.toml is not a section");
+        };
+        t.insert(key.to_ascii_lowercase(), toml::Value::String(value));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut t: toml::Table = "[workspace]\nwrite_key = \"from-file\"\nname = \"shop\"".parse().unwrap();
+        let vars = [("TIDINGS_WORKSPACE__WRITE_KEY".to_string(), "from-env".to_string())];
+        apply_env(&mut t, vars.into_iter()).unwrap();
+        let c: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(c.workspace.write_key.as_deref(), Some("from-env"));
+        assert_eq!(c.workspace_name(), "shop");
+    }
+
+    #[test]
+    fn the_example_parses_and_unknown_keys_are_refused() {
+        let c: Config = toml::from_str(EXAMPLE).unwrap();
+        assert!(c.storage.postgres_url.is_none());
+        assert!(toml::from_str::<Config>("[storage]\npostgress_url = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! `tidings serve`.
+
+use crate::config::{self, Config};
+use crate::open::{ensure_workspace, open_store};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tidings_model::{Clock, WallClock};
+use tidings_server::AppState;
+use tidings_store_sqlite::Mode;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The data folder: configuration, definitions and (unless PostgreSQL is configured) the event store.
+    #[arg(long, default_value = "./tidings-data")]
+    pub data: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:7411, or [server] listen in tidings.toml].
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    config::write_example(&args.data)?;
+    let config = Config::load(&args.data)?;
+    let store = open_store(&args.data, &config, Mode::ReadWrite)?;
+    let clock: Arc<dyn Clock> = Arc::new(WallClock);
+    let (_ws, new_keys) = ensure_workspace(store.as_ref(), &config, clock.as_ref())?;
+    if let Some(k) = new_keys {
+        println!("Created workspace {:?}. Its keys are shown this once; keep them:", config.workspace_name());
+        println!("  write key (ingest, HTTP Basic user): {}", k.write);
+        println!("  admin key (admin API, Bearer):       {}", k.admin);
+    }
+    let listen = args.listen.or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7411".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}; is another server running? try --listen"))?;
+        let addr = listener.local_addr()?;
+        let app = AppState::new(store.clone(), clock, Vec::new());
+        tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
+        println!("Tidings is listening on http://{addr} (storage: {})", store.backend());
+        tidings_server::serve(listener, app, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
