@@ -1,0 +1,10 @@
+//! The crate's integration tests, linked into one binary: reference vectors
+//! from scipy/statsmodels, the CDNOW customer-base fits, the experiment
+//! report, and the A/A simulation of the sequential test.
+
+mod aa;
+mod ab_vectors;
+mod btyd_cdnow;
+mod report;
+mod sequential;
+mod support;
