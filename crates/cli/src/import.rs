@@ -148,7 +148,8 @@ pub fn run(args: ImportArgs) -> Result<()> {
                     Err(e) => {
                         rejected += 1;
                         if rejected <= MAX_REPORTED {
-                            reader_bar.println(format!("{}:{line_no}: {} ({}); skipped", path.display(), e, e.code()));
+                            reader_bar
+                                .suspend(|| eprintln!("{}:{line_no}: {} ({}); skipped", path.display(), e, e.code()));
                         }
                     }
                 }

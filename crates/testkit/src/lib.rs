@@ -94,6 +94,7 @@
 
 mod bench;
 mod catalog;
+pub mod http;
 mod json;
 mod message;
 mod persona;

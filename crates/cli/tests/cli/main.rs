@@ -1,0 +1,47 @@
+//! The `tidings` binary as a user runs it.
+
+mod crash;
+mod import;
+mod serve;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tidings");
+pub const WRITE_KEY: &str = "test-write-key";
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+pub fn tidings(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).env("NO_COLOR", "1").output().expect("run tidings")
+}
+
+/// A free local port.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// `tidings serve` on `dir` with the test keys, once `/healthz` answers.
+pub fn serve(dir: &Path, addr: SocketAddr) -> Child {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data", dir.to_str().unwrap(), "--listen", &addr.to_string()])
+        .env("TIDINGS_WORKSPACE__WRITE_KEY", WRITE_KEY)
+        .env("TIDINGS_WORKSPACE__ADMIN_KEY", ADMIN_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tidings serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut c = tidings_testkit::http::Client::new(addr);
+    loop {
+        if c.get("/healthz", None).is_ok_and(|r| r.status == 200) {
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tidings serve exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "tidings serve did not answer /healthz within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

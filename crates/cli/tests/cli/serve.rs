@@ -1,0 +1,86 @@
+use crate::{BIN, free_addr, tidings};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use tidings_testkit::http::{Client, basic, bearer};
+
+#[test]
+fn serve_starts_on_an_empty_folder_and_prints_new_keys_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let addr = free_addr();
+    let start = || {
+        Command::new(BIN)
+            .args(["serve", "--data", data.to_str().unwrap(), "--listen", &addr.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut keys = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(k) = line.split_whitespace().last().filter(|k| k.starts_with("tdw_") || k.starts_with("tda_")) {
+            keys.push(k.to_string());
+        }
+        if line.contains("listening") {
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 2, "a write key and an admin key are printed");
+    let (write, admin) = (&keys[0], &keys[1]);
+    let mut c = Client::new(addr);
+    let r = c.post("/v1/identify", Some(&basic(write)), br#"{"userId":"u","traits":{"a":1}}"#).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(c.get("/api/profiles/u", Some(&bearer(admin))).unwrap().json()["traits"]["a"], 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(data.join("tidings.toml").exists(), "a commented example configuration is written");
+
+    // The second start prints no keys: they were shown once and are stored hashed.
+    let mut child = start();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("listening"), "{first}");
+    let db = std::fs::read(data.join("tidings.db")).unwrap();
+    assert!(!db.windows(write.len()).any(|w| w == write.as_bytes()), "keys are stored hashed");
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["import", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let out = tidings(&args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn keys_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = tidings(&["keys", "--data", d, "create-workspace", "shop2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tidings(&["keys", "--data", d, "create", "--kind", "write", "--workspace", "shop2", "--label", "ci"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("tdw_"), "{text}");
+    let list = String::from_utf8_lossy(&tidings(&["keys", "--data", d, "list"]).stdout).to_string();
+    assert!(list.contains("ci") && list.contains("shop2"), "{list}");
+    assert!(!list.contains("tdw_"), "the list never shows keys");
+    let id = text.split_whitespace().nth(2).unwrap();
+    assert!(tidings(&["keys", "--data", d, "revoke", id]).status.success());
+    let out = tidings(&["keys", "--data", d, "revoke", id]);
+    assert!(!out.status.success(), "revoking twice says so");
+    let out = tidings(&["keys", "--data", d, "create", "--kind", "write", "--workspace", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no workspace named"));
+}

@@ -1,0 +1,65 @@
+//! The HTTP surface end to end: a real server on a real socket, over SQLite.
+
+mod ingest;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tidings_model::{Clock, KeyKind, WallClock, WorkspaceId, keys};
+use tidings_server::AppState;
+use tidings_store::Store;
+use tidings_store_sqlite::{Durability, Mode, SqliteStore};
+use tidings_testkit::http::{Client, basic, bearer};
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub ws: WorkspaceId,
+    pub write: String,
+    pub admin: String,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).unwrap());
+        let now = WallClock.now();
+        let ws = store.create_workspace("shop", now).unwrap().id;
+        let (write, admin) = (keys::generate(KeyKind::Write), keys::generate(KeyKind::Admin));
+        store.add_key(ws, KeyKind::Write, &keys::hash(&write), "test", now).unwrap();
+        store.add_key(ws, KeyKind::Admin, &keys::hash(&admin), "test", now).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let app = AppState::new(store.clone(), Arc::new(WallClock), Vec::new());
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
+        Server { addr, store, ws, write, admin, _dir: dir, _runtime: runtime }
+    }
+
+    /// A second workspace with its own keys: (id, write key, admin key).
+    pub fn other_workspace(&self) -> (WorkspaceId, String, String) {
+        let now = WallClock.now();
+        let ws = self.store.create_workspace("other", now).unwrap().id;
+        let (write, admin) = (keys::generate(KeyKind::Write), keys::generate(KeyKind::Admin));
+        self.store.add_key(ws, KeyKind::Write, &keys::hash(&write), "test", now).unwrap();
+        self.store.add_key(ws, KeyKind::Admin, &keys::hash(&admin), "test", now).unwrap();
+        (ws, write, admin)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> tidings_testkit::http::Response {
+        self.client().post(path, Some(&basic(&self.write)), body.to_string().as_bytes()).unwrap()
+    }
+
+    pub fn admin_get(&self, path: &str) -> tidings_testkit::http::Response {
+        self.client().get(path, Some(&bearer(&self.admin))).unwrap()
+    }
+
+    pub fn events_stored(&self) -> i64 {
+        self.store.stats(self.ws).unwrap().events
+    }
+}
