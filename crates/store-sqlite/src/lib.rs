@@ -39,8 +39,60 @@ pub struct SqliteStore {
     mode: Mode,
     writer: Option<Mutex<write::Writer>>,
     readers: Mutex<Vec<Connection>>,
+    _checkpointer: Option<Checkpointer>,
     _lock: Option<File>,
 }
+
+/// Copies the WAL into the database in the background, so commits never
+/// wait for a checkpoint (the writer's automatic checkpoints are off).
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open(path).map_err(db_err)?;
+        let wal = path.with_extension("db-wal");
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let run = |mode: &str| {
+                    if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; it will be retried");
+                    }
+                };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(std::time::Duration::from_millis(CHECKPOINT_EVERY_MS))
+                {
+                    run("PASSIVE");
+                    // Under constant writes the log may never find a moment to start over; make one.
+                    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+                        run("RESTART");
+                    }
+                }
+                run("PASSIVE");
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY_MS: u64 = 250;
+/// A write-ahead log past this size is checkpointed with the writer waiting.
+const WAL_LIMIT_BYTES: u64 = 512 << 20;
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
@@ -81,7 +133,18 @@ impl SqliteStore {
             }
             Mode::ReadOnly => None,
         };
-        let store = SqliteStore { path, mode, writer, readers: Mutex::new(Vec::new()), _lock: lock };
+        let checkpointer = match mode {
+            Mode::ReadWrite => Some(Checkpointer::start(&path)?),
+            Mode::ReadOnly => None,
+        };
+        let store = SqliteStore {
+            path,
+            mode,
+            writer,
+            readers: Mutex::new(Vec::new()),
+            _checkpointer: checkpointer,
+            _lock: lock,
+        };
         if mode == Mode::ReadOnly {
             store.read(schema::check_version)?;
         }

@@ -16,9 +16,10 @@ pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {sync};
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -262144;
+         PRAGMA mmap_size = 1073741824;
          PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 10000;"
+         PRAGMA wal_autocheckpoint = 0;"
     ))
     .map_err(db_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
