@@ -1,7 +1,7 @@
 //! Nothing acknowledged is lost or doubled when the server is killed with
 //! SIGKILL in the middle of ingest, several times.
 
-use crate::{WRITE_KEY, free_addr, serve};
+use crate::{WRITE_KEY, drop_schema, free_addr, postgres_available, postgres_url, serve_with};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,15 +10,61 @@ use tidings_store::Store;
 use tidings_testkit::http::{Client, basic};
 
 #[test]
-fn acknowledged_events_survive_kill_9_exactly_once() {
+fn acknowledged_events_survive_kill_9_exactly_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    kill_and_count(dir.path(), &[], || {
+        let store = tidings_store_sqlite::SqliteStore::open(
+            dir.path(),
+            tidings_store_sqlite::Mode::ReadOnly,
+            tidings_store_sqlite::Durability::Full,
+        )
+        .unwrap();
+        message_counts(&store)
+    });
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9_exactly_once_on_postgres() {
+    if !postgres_available("acknowledged_events_survive_kill_9_exactly_once_on_postgres") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("crash_{}", std::process::id());
+    drop_schema(&schema);
+    let url = postgres_url();
+    let env = [("TIDINGS_STORAGE__POSTGRES_URL", url.as_str()), ("TIDINGS_STORAGE__POSTGRES_SCHEMA", schema.as_str())];
+    kill_and_count(dir.path(), &env, || {
+        let store = tidings_store_postgres::PostgresStore::open(&url, Some(&schema)).unwrap();
+        message_counts(&store)
+    });
+    drop_schema(&schema);
+}
+
+fn message_counts(store: &dyn Store) -> HashMap<String, u32> {
+    let ws = store.workspace_by_name("default").unwrap().unwrap().id;
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.scan(ws, after, 10_000).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            *counts.entry(e.message_id).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Sends batches from three clients while killing the server four times;
+/// then checks `counts()` holds every acknowledged id exactly once.
+fn kill_and_count(dir: &std::path::Path, env: &[(&str, &str)], counts: impl FnOnce() -> HashMap<String, u32>) {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     // Each client's batch that was not acknowledged is sent again after the restart, as a real client would.
     let pending: Arc<Mutex<HashMap<usize, serde_json::Value>>> = Arc::default();
     let mut next_id = 0u64;
     for round in 0..4 {
         let addr = free_addr();
-        let mut server = serve(dir.path(), addr);
+        let mut server = serve_with(dir, addr, env);
         let stop = Arc::new(AtomicBool::new(false));
         let mut clients = Vec::new();
         for client_no in 0..3 {
@@ -63,7 +109,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
     }
     // A last start delivers the batches that were in flight at the final kill.
     let addr = free_addr();
-    let mut server = serve(dir.path(), addr);
+    let mut server = serve_with(dir, addr, env);
     let mut c = Client::new(addr);
     for (_, batch) in pending.lock().unwrap().drain() {
         let r = c.post("/v1/batch", Some(&basic(WRITE_KEY)), batch.to_string().as_bytes()).unwrap();
@@ -76,23 +122,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let store = tidings_store_sqlite::SqliteStore::open(
-        dir.path(),
-        tidings_store_sqlite::Mode::ReadOnly,
-        tidings_store_sqlite::Durability::Full,
-    )
-    .unwrap();
-    let ws = store.workspace_by_name("default").unwrap().unwrap().id;
-    let mut counts: HashMap<String, u32> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = store.scan(ws, after, 10_000).unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in page {
-            *counts.entry(e.message_id).or_default() += 1;
-        }
-    }
+    let counts = counts();
     let acked = acked.lock().unwrap();
     assert!(acked.len() > 1000, "the clients got too little through ({}) for the test to mean much", acked.len());
     let lost: Vec<_> = acked.iter().filter(|id| !counts.contains_key(*id)).take(5).collect();

@@ -24,8 +24,38 @@ pub fn free_addr() -> SocketAddr {
 
 /// `tidings serve` on `dir` with the test keys, once `/healthz` answers.
 pub fn serve(dir: &Path, addr: SocketAddr) -> Child {
+    serve_with(dir, addr, &[])
+}
+
+/// The PostgreSQL the tests use: `TIDINGS_TEST_POSTGRES` or the local server.
+pub fn postgres_url() -> String {
+    std::env::var("TIDINGS_TEST_POSTGRES").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=postgres".into())
+}
+
+/// Whether PostgreSQL answers; under CI=true its absence fails the test.
+pub fn postgres_available(test: &str) -> bool {
+    match postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("PostgreSQL is required in CI: {e}"),
+        Err(e) => {
+            eprintln!("{test}: skipped, PostgreSQL not available ({e})");
+            false
+        }
+    }
+}
+
+/// Drops a PostgreSQL schema (test cleanup).
+pub fn drop_schema(schema: &str) {
+    if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    }
+}
+
+/// `tidings serve` with extra environment variables.
+pub fn serve_with(dir: &Path, addr: SocketAddr, env: &[(&str, &str)]) -> Child {
     let mut child = Command::new(BIN)
         .args(["serve", "--data", dir.to_str().unwrap(), "--listen", &addr.to_string()])
+        .envs(env.iter().copied())
         .env("TIDINGS_WORKSPACE__WRITE_KEY", WRITE_KEY)
         .env("TIDINGS_WORKSPACE__ADMIN_KEY", ADMIN_KEY)
         .stdout(Stdio::null())
