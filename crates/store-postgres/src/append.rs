@@ -136,8 +136,9 @@ fn append_batch(tx: &mut Transaction<'_>, batch: &AppendBatch, result: &mut Appe
     )
     .map_err(db_err)?;
     tx.execute(
-        "UPDATE workspaces SET event_count = event_count + $2, profile_count = profile_count + $3 WHERE id = $1",
-        &[&ws, &(fresh.len() as i64), &(created - merges.len() as i64)],
+        "UPDATE workspaces SET event_count = event_count + $2, profile_count = profile_count + $3,
+                               last_seq = greatest(last_seq, $4) WHERE id = $1",
+        &[&ws, &(fresh.len() as i64), &(created - merges.len() as i64), &seqs.iter().copied().max().unwrap_or(0)],
     )
     .map_err(db_err)?;
 

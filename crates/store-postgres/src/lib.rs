@@ -12,9 +12,12 @@ mod append;
 use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
-use tidings_store::{AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace};
+use tidings_store::{
+    AppendBatch, AppendResult, KeyRecord, Profile, Result, Snapshot, Store, StoreError, StoreStats, Workspace,
+};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_snapshots.sql")];
 const POOL_MAX: usize = 8;
 
 pub struct PostgresStore {
@@ -390,16 +393,36 @@ impl Store for PostgresStore {
 
     fn stats(&self, ws: WorkspaceId) -> Result<StoreStats> {
         self.with(|c| {
-            let (events, profiles) = c
-                .query_opt("SELECT event_count, profile_count FROM workspaces WHERE id = $1", &[&ws.0])
+            let (events, profiles, last_seq) = c
+                .query_opt("SELECT event_count, profile_count, last_seq FROM workspaces WHERE id = $1", &[&ws.0])
                 .map_err(db_err)?
-                .map(|r| (r.get(0), r.get(1)))
-                .unwrap_or((0, 0));
-            let last_seq: i64 = c
-                .query_one("SELECT coalesce(max(seq), 0)::bigint FROM events WHERE workspace_id = $1", &[&ws.0])
-                .map_err(db_err)?
-                .get(0);
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .unwrap_or((0, 0, 0));
             Ok(StoreStats { events, profiles, last_seq })
+        })
+    }
+
+    fn save_snapshot(&self, ws: WorkspaceId, name: &str, s: &Snapshot) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO snapshots (workspace_id, name, seq, taken_at, data) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (workspace_id, name) DO UPDATE
+                 SET seq = excluded.seq, taken_at = excluded.taken_at, data = excluded.data",
+                &[&ws.0, &name, &s.seq, &s.taken_at, &s.data],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT seq, taken_at, data FROM snapshots WHERE workspace_id = $1 AND name = $2",
+                &[&ws.0, &name],
+            )
+            .map_err(db_err)?
+            .map(|r| Snapshot { seq: r.get(0), taken_at: r.get(1), data: r.get(2) }))
         })
     }
 }

@@ -16,7 +16,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
-use tidings_store::{AppendBatch, AppendResult, KeyRecord, Profile, Result, Store, StoreError, StoreStats, Workspace};
+use tidings_store::{
+    AppendBatch, AppendResult, KeyRecord, Profile, Result, Snapshot, Store, StoreError, StoreStats, Workspace,
+};
 
 /// How hard a commit pushes data to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,19 +430,42 @@ impl Store for SqliteStore {
 
     fn stats(&self, ws: WorkspaceId) -> Result<StoreStats> {
         self.read(|c| {
-            let (events, profiles) = c
-                .query_row("SELECT event_count, profile_count FROM workspaces WHERE id = ?1", params![ws.0], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+            let (events, profiles, last_seq) = c
+                .query_row(
+                    "SELECT event_count, profile_count, last_seq FROM workspaces WHERE id = ?1",
+                    params![ws.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
                 .optional()
                 .map_err(db_err)?
-                .unwrap_or((0, 0));
-            let last_seq = c
-                .query_row("SELECT coalesce(max(seq), 0) FROM events WHERE workspace_id = ?1", params![ws.0], |r| {
-                    r.get(0)
-                })
-                .map_err(db_err)?;
+                .unwrap_or((0, 0, 0));
             Ok(StoreStats { events, profiles, last_seq })
+        })
+    }
+
+    fn save_snapshot(&self, ws: WorkspaceId, name: &str, s: &Snapshot) -> Result<()> {
+        let w = self.writer()?;
+        w.conn
+            .prepare_cached(
+                "INSERT INTO snapshots (workspace_id, name, seq, taken_at, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (workspace_id, name) DO UPDATE
+                 SET seq = excluded.seq, taken_at = excluded.taken_at, data = excluded.data",
+            )
+            .map_err(db_err)?
+            .execute(params![ws.0, name, s.seq, s.taken_at, s.data])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT seq, taken_at, data FROM snapshots WHERE workspace_id = ?1 AND name = ?2")
+                .map_err(db_err)?
+                .query_row(params![ws.0, name], |r| {
+                    Ok(Snapshot { seq: r.get(0)?, taken_at: r.get(1)?, data: r.get(2)? })
+                })
+                .optional()
+                .map_err(db_err)
         })
     }
 }

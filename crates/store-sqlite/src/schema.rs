@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension};
 use tidings_store::{Result, StoreError};
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_snapshots.sql")];
 
 pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     let sync = match durability {

@@ -65,6 +65,7 @@ fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch])
         let mut ids = Ids { tx: &tx, cache: &mut *cache, ws, now: 0, created: 0, merges: Vec::new() };
         let mut outcomes = Vec::with_capacity(batch.messages.len());
         let mut stored = 0i64;
+        let mut last_seq = 0i64;
         {
             let mut exists = tx
                 .prepare_cached("SELECT 1 FROM events WHERE workspace_id = ?1 AND message_id = ?2")
@@ -98,6 +99,7 @@ fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch])
                     ])
                     .map_err(db_err)?;
                 let seq = tx.last_insert_rowid();
+                last_seq = seq;
                 stored += 1;
                 outcomes.push(Outcome::Stored { seq, profile });
                 if let Some(t) = &m.traits
@@ -119,10 +121,11 @@ fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch])
         let profiles_delta = ids.created - ids.merges.len() as i64;
         result.merges.extend(ids.merges.iter().map(|&(f, i)| (batch.workspace, ProfileId(f), ProfileId(i))));
         tx.prepare_cached(
-            "UPDATE workspaces SET event_count = event_count + ?2, profile_count = profile_count + ?3 WHERE id = ?1",
+            "UPDATE workspaces SET event_count = event_count + ?2, profile_count = profile_count + ?3,
+                                   last_seq = max(last_seq, ?4) WHERE id = ?1",
         )
         .map_err(db_err)?
-        .execute(params![ws, stored, profiles_delta])
+        .execute(params![ws, stored, profiles_delta, last_seq])
         .map_err(db_err)?;
         result.outcomes.push(outcomes);
     }

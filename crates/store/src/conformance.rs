@@ -16,7 +16,7 @@ macro_rules! conformance_tests {
             workspaces_and_keys, dedupe_by_message_id, dedupe_is_per_workspace, identity_joins_history,
             merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
-            large_batch_round_trips);
+            large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -250,4 +250,36 @@ pub fn large_batch_round_trips(s: &dyn Store) {
     assert!(again.iter().all(|o| *o == Outcome::Duplicate));
     let st = s.stats(w).unwrap();
     assert_eq!((st.events, st.profiles), (2000, 97));
+}
+
+pub fn snapshots_replace_and_stay_in_their_workspace(s: &dyn Store) {
+    use crate::Snapshot;
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    assert_eq!(s.load_snapshot(a, "engine").unwrap(), None);
+    let first = Snapshot { seq: 10, taken_at: T0, data: vec![1, 2, 3] };
+    s.save_snapshot(a, "engine", &first).unwrap();
+    assert_eq!(s.load_snapshot(a, "engine").unwrap(), Some(first));
+    let second = Snapshot { seq: 20, taken_at: T0 + 1, data: vec![0; 100_000] };
+    s.save_snapshot(a, "engine", &second).unwrap();
+    assert_eq!(s.load_snapshot(a, "engine").unwrap(), Some(second));
+    assert_eq!(s.load_snapshot(b, "engine").unwrap(), None);
+    assert_eq!(s.load_snapshot(a, "other").unwrap(), None);
+}
+
+pub fn stats_track_the_log(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    assert_eq!(s.stats(a).unwrap().last_seq, 0);
+    let out = append(s, a, vec![track("u1", "E", "m1", 1), track("u2", "E", "m2", 2)]);
+    let last = match out[1] {
+        Outcome::Stored { seq, .. } => seq,
+        Outcome::Duplicate => panic!("fresh message reported duplicate"),
+    };
+    append(s, b, vec![track("u1", "E", "m9", 1)]);
+    append(s, a, vec![track("u1", "E", "m1", 1)]);
+    let st = s.stats(a).unwrap();
+    assert_eq!((st.events, st.profiles, st.last_seq), (2, 2, last));
+    let scanned = s.scan(a, 0, 100).unwrap();
+    assert_eq!(scanned.last().map(|e| e.seq), Some(last));
 }

@@ -89,6 +89,15 @@ pub struct AppendResult {
     pub trait_changes: Vec<(WorkspaceId, ProfileId)>,
 }
 
+/// A saved engine state and the log position it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every event with `seq <= seq` is reflected in `data`.
+    pub seq: i64,
+    pub taken_at: Micros,
+    pub data: Vec<u8>,
+}
+
 /// Counts for status pages and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -139,4 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// Distinct event names seen in the workspace (for rule checking).
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>>;
     fn stats(&self, ws: WorkspaceId) -> Result<StoreStats>;
+
+    // Snapshots of derived state (the engine's), so a restart replays only what came after.
+    /// Saves the snapshot `name`, replacing the previous one.
+    fn save_snapshot(&self, ws: WorkspaceId, name: &str, snapshot: &Snapshot) -> Result<()>;
+    fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>>;
 }
