@@ -320,6 +320,20 @@ impl Store for PostgresStore {
         self.with(|c| load_profile(c, ws, id))
     }
 
+    fn profile_ids(&self, ws: WorkspaceId, after: ProfileId, limit: usize) -> Result<Vec<ProfileId>> {
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT id FROM profiles WHERE id > $1 AND workspace_id = $2 AND merged_into IS NULL
+                 ORDER BY id LIMIT $3",
+                &[&after.0, &ws.0, &(limit as i64)],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(|r| ProfileId(r.get(0)))
+            .collect())
+        })
+    }
+
     fn profile_events(
         &self,
         ws: WorkspaceId,

@@ -366,6 +366,20 @@ impl Store for SqliteStore {
         self.read(|c| load_profile(c, ws, id))
     }
 
+    fn profile_ids(&self, ws: WorkspaceId, after: ProfileId, limit: usize) -> Result<Vec<ProfileId>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id FROM profiles WHERE id > ?1 AND workspace_id = ?2 AND merged_into IS NULL
+                     ORDER BY id LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows =
+                stmt.query_map(params![after.0, ws.0, limit as i64], |r| Ok(ProfileId(r.get(0)?))).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
     fn profile_events(
         &self,
         ws: WorkspaceId,

@@ -16,7 +16,7 @@ macro_rules! conformance_tests {
             workspaces_and_keys, dedupe_by_message_id, dedupe_is_per_workspace, identity_joins_history,
             merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
-            large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log);
+            large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -282,4 +282,29 @@ pub fn stats_track_the_log(s: &dyn Store) {
     assert_eq!((st.events, st.profiles, st.last_seq), (2, 2, last));
     let scanned = s.scan(a, 0, 100).unwrap();
     assert_eq!(scanned.last().map(|e| e.seq), Some(last));
+}
+
+pub fn profile_ids_page_through_live_profiles(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    let msgs: Vec<Message> = (0..7).map(|i| track(&format!("u{i}"), "E", &format!("m{i}"), i)).collect();
+    append(s, a, msgs);
+    append(s, b, vec![track("other", "E", "x", 1)]);
+    // u5 is merged into u6 by an alias: one live profile fewer.
+    append(s, a, vec![msg(r#"{"type":"alias","previousId":"u5","userId":"u6","messageId":"al"}"#)]);
+    let mut all = Vec::new();
+    let mut after = ProfileId(0);
+    loop {
+        let page = s.profile_ids(a, after, 2).unwrap();
+        let Some(&last) = page.last() else { break };
+        assert!(page.len() <= 2);
+        all.extend(page);
+        after = last;
+    }
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "ascending: {all:?}");
+    let mut users: Vec<String> =
+        all.iter().map(|&p| s.profile(a, p).unwrap().expect("live").user_id.unwrap_or_default()).collect();
+    users.sort();
+    assert_eq!(users.len(), 6, "{users:?}");
+    assert!(!users.contains(&"other".to_string()));
 }

@@ -130,6 +130,8 @@ pub trait Store: Send + Sync + 'static {
     /// The live profile named by a user id, else by an anonymous id.
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>>;
     fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>>;
+    /// Live (not merged away) profile ids after `after`, ascending: for backfills.
+    fn profile_ids(&self, ws: WorkspaceId, after: ProfileId, limit: usize) -> Result<Vec<ProfileId>>;
     /// A profile's events, newest first by event time; `before` continues a
     /// page from the (timestamp, seq) of the last event seen.
     fn profile_events(
