@@ -85,7 +85,7 @@ async fn metrics_text(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see the API reference in docs/api.md")
+    ApiError::not_found("no such endpoint; see docs/openapi.json")
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the

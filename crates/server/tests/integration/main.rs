@@ -1,6 +1,7 @@
 //! The HTTP surface end to end: a real server on a real socket, over SQLite.
 
 mod ingest;
+mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
