@@ -9,7 +9,7 @@
 //! Callers aggregate events into counts, sums and transactions; dates are
 //! plain day numbers.
 //!
-//! # Experiments ([`ab`], [`report`], [`incrementality`])
+//! # Experiments ([`ab`], [`report`], [`incrementality`], [`outcomes`])
 //!
 //! | function | computes | reference |
 //! | --- | --- | --- |
@@ -27,6 +27,7 @@
 //! | [`ab::msprt_p_values`], [`ab::Msprt`] | always-valid sequential p-value | Johari, Koomen, Pekelis & Walsh 2022 |
 //! | [`report::experiment_report`] | the `experiments report` JSON | `spec/insights.md` |
 //! | [`incrementality::incrementality`] | treated vs holdout: difference and ratio with CIs | Newcombe 1998; Katz et al. 1978 |
+//! | [`outcomes::analyze_outcomes`], [`outcomes::OutcomeTally`] | per-recipient outcomes of a test: rates, revenue per recipient, lifts over the holdout, by attribute | Welch 1947; Holm 1979; and the above |
 //!
 //! # Predictions ([`btyd`], [`rfm`])
 //!
@@ -50,6 +51,7 @@ pub mod btyd;
 mod error;
 pub mod incrementality;
 mod optim;
+pub mod outcomes;
 pub mod report;
 pub mod rfm;
 mod special;

@@ -1,10 +1,12 @@
 //! The crate's integration tests, linked into one binary: reference vectors
-//! from scipy/statsmodels, the CDNOW customer-base fits, the experiment
-//! report, and the A/A simulation of the sequential test.
+//! from scipy/statsmodels, the CDNOW customer-base fits, the Hillstrom email
+//! test against scipy, the experiment report, and the A/A simulation of the
+//! sequential test.
 
 mod aa;
 mod ab_vectors;
 mod btyd_cdnow;
+mod hillstrom;
 mod report;
 mod sequential;
 mod support;
