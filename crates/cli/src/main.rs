@@ -2,6 +2,8 @@
 
 mod check;
 mod config;
+mod experiments;
+mod history;
 mod import;
 mod keys;
 mod open;
@@ -29,6 +31,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Check definition files (segments and stages) and report located errors.
     Check(check::CheckArgs),
+    /// Experiments measured from stored events.
+    Experiments(experiments::ExperimentsArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Keys(a) => keys::run(a),
         Command::Check(a) => check::run(a),
+        Command::Experiments(a) => experiments::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,345 @@
+//! `tidings experiments report`: an experiment's result from stored events,
+//! as `spec/insights.md` defines it. Exposure is a profile's first
+//! `Experiment Viewed` for the experiment; profiles exposed to more than one
+//! variation are excluded and counted; the metric is an event within a
+//! window after exposure (a rate), optionally with a value property (a mean
+//! per exposed profile, zero for those who did not convert).
+
+use crate::config::Config;
+use crate::history::{body, for_each_profile, parse_duration, traits_as_of};
+use crate::open::{open_store, workspace};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use tidings_insights::ab::Summary;
+use tidings_insights::report::{ExperimentAnalysis, ExperimentReport, ReportOptions, VariationInput};
+use tidings_insights::report::{analyze_experiment, experiment_report};
+use tidings_model::Micros;
+use tidings_store_sqlite::Mode;
+
+#[derive(clap::Args, Debug)]
+pub struct ExperimentsArgs {
+    #[command(subcommand)]
+    pub command: ExperimentsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ExperimentsCommand {
+    /// Analyse an experiment: rates with Wilson intervals, lift, z-test with Holm,
+    /// probability to beat control, Welch's t for values, sample-ratio check.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The experiment id (`experiment_id` or `experiment_name` of its `Experiment Viewed` events).
+    pub experiment: String,
+    /// The data folder.
+    #[arg(long, default_value = "./tidings-data")]
+    pub data: PathBuf,
+    /// The workspace [default: the configured default workspace].
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// The control variation [default: one named `control` or `holdout`].
+    #[arg(long)]
+    pub control: Option<String>,
+    /// The metric event.
+    #[arg(long, default_value = "Order Completed")]
+    pub metric: String,
+    /// The window after exposure in which the metric counts (e.g. 14d, 72h).
+    #[arg(long, default_value = "14d")]
+    pub window: String,
+    /// A numeric property of the metric event to total per profile (e.g. revenue).
+    #[arg(long)]
+    pub value: Option<String>,
+    /// Break the analysis down by a trait (its value as of exposure); repeatable.
+    #[arg(long)]
+    pub by: Vec<String>,
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One exposed profile's outcome.
+struct Exposure {
+    variation: String,
+    converted: bool,
+    value: f64,
+    groups: Vec<(String, String)>,
+}
+
+enum Seen {
+    Exposed(Exposure),
+    /// Exposed to more than one variation.
+    Mixed,
+}
+
+/// Running count, mean and sum of squared deviations (Welford).
+#[derive(Default, Clone)]
+struct Acc {
+    exposed: u64,
+    conversions: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Acc {
+    fn add(&mut self, converted: bool, value: f64) {
+        self.exposed += 1;
+        self.conversions += u64::from(converted);
+        let d = value - self.mean;
+        self.mean += d / self.exposed as f64;
+        self.m2 += d * (value - self.mean);
+    }
+    fn input(&self, name: &str, with_value: bool) -> VariationInput {
+        let value = (with_value && self.exposed > 1).then(|| Summary {
+            n: self.exposed as f64,
+            mean: self.mean,
+            var: self.m2 / (self.exposed as f64 - 1.0),
+        });
+        VariationInput {
+            name: name.to_string(),
+            exposed: self.exposed,
+            conversions: self.conversions,
+            value,
+            planned_weight: None,
+        }
+    }
+}
+
+fn str_prop(props: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match props.get(*k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+pub fn run(args: ExperimentsArgs) -> Result<()> {
+    match args.command {
+        ExperimentsCommand::Report(a) => report(a),
+    }
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let window: Micros = parse_duration(&a.window)
+        .with_context(|| format!("--window {:?}: give a number and a unit, like 14d, 72h or 2w", a.window))?;
+    let config = Config::load(&a.data)?;
+    let store = open_store(&a.data, &config, Mode::ReadOnly)?;
+    let ws = workspace(store.as_ref(), a.workspace.as_deref().unwrap_or(config.workspace_name()))?;
+    let seen = for_each_profile(&store, ws, a.quiet, |_, history| {
+        let mut first: Option<(Micros, String)> = None;
+        let mut mixed = false;
+        for e in history.iter().filter(|e| e.event.as_deref() == Some("Experiment Viewed")) {
+            let props = body(e).remove("properties").unwrap_or(Value::Null);
+            if str_prop(&props, &["experiment_id", "experiment_name"]).as_deref() != Some(a.experiment.as_str()) {
+                continue;
+            }
+            let Some(variation) = str_prop(&props, &["variation_name", "variation_id"]) else { continue };
+            match &first {
+                None => first = Some((e.timestamp, variation)),
+                Some((_, v)) if *v != variation => mixed = true,
+                Some(_) => {}
+            }
+        }
+        let (at, variation) = first?;
+        if mixed {
+            return Some(Seen::Mixed);
+        }
+        let mut converted = false;
+        let mut value = 0.0;
+        for e in history.iter().filter(|e| {
+            e.event.as_deref() == Some(a.metric.as_str()) && e.timestamp >= at && e.timestamp <= at + window
+        }) {
+            converted = true;
+            if let Some(p) = &a.value {
+                value += body(e)
+                    .get("properties")
+                    .and_then(|props| props.get(p))
+                    .and_then(Value::as_f64)
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(0.0);
+            }
+        }
+        let groups = if a.by.is_empty() {
+            Vec::new()
+        } else {
+            let traits = traits_as_of(history, at);
+            a.by.iter()
+                .map(|t| {
+                    let v = match traits.values.get(t) {
+                        None | Some(Value::Null) => "(none)".to_string(),
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                    };
+                    (t.clone(), v)
+                })
+                .collect()
+        };
+        Some(Seen::Exposed(Exposure { variation, converted, value, groups }))
+    })?;
+
+    let mut overall: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut by: BTreeMap<(String, String), BTreeMap<String, Acc>> = BTreeMap::new();
+    let mut excluded = 0u64;
+    for s in &seen {
+        match s {
+            Seen::Mixed => excluded += 1,
+            Seen::Exposed(x) => {
+                overall.entry(x.variation.clone()).or_default().add(x.converted, x.value);
+                for g in &x.groups {
+                    by.entry(g.clone()).or_default().entry(x.variation.clone()).or_default().add(x.converted, x.value);
+                }
+            }
+        }
+    }
+    if overall.is_empty() {
+        bail!(
+            "no profile has an `Experiment Viewed` event with experiment_id {:?}; check the id (it is case-sensitive)",
+            a.experiment
+        );
+    }
+    let control = match &a.control {
+        Some(c) if overall.contains_key(c) => c.clone(),
+        Some(c) => bail!("no variation named {c:?}; the variations are {:?}", overall.keys().collect::<Vec<_>>()),
+        None => {
+            overall.keys().find(|k| ["control", "holdout"].contains(&k.to_lowercase().as_str())).cloned().with_context(
+                || {
+                    format!(
+                        "say which variation is the control with --control; the variations are {:?}",
+                        overall.keys().collect::<Vec<_>>()
+                    )
+                },
+            )?
+        }
+    };
+    let with_value = a.value.is_some();
+    let inputs = |accs: &BTreeMap<String, Acc>| -> Vec<VariationInput> {
+        // The control first, then the others by name.
+        let mut v: Vec<VariationInput> = accs.iter().map(|(n, acc)| acc.input(n, with_value)).collect();
+        v.sort_by_key(|x| x.name != control);
+        v
+    };
+    let options = ReportOptions::default();
+    let mut report = experiment_report(&a.experiment, &control, &inputs(&overall), &options)?;
+    let mut skipped = Vec::new();
+    for ((trait_name, value), accs) in &by {
+        let key = if a.by.len() == 1 { value.clone() } else { format!("{trait_name}={value}") };
+        if accs.len() < overall.len() || accs.values().any(|x| x.exposed == 0) {
+            skipped.push(format!("{key}: not every variation has profiles here"));
+            continue;
+        }
+        match analyze_experiment(&control, &inputs(accs), &options) {
+            Ok(analysis) => {
+                report.breakdown.insert(key, analysis);
+            }
+            Err(e) => skipped.push(format!("{key}: {e}")),
+        }
+    }
+    match a.format.as_str() {
+        "json" => {
+            let mut v = serde_json::to_value(&report)?;
+            v["excluded_mixed"] = excluded.into();
+            v["metric"] = a.metric.clone().into();
+            v["window"] = a.window.clone().into();
+            if !skipped.is_empty() {
+                v["skipped"] = skipped.into();
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        _ => print!("{}", text(&report, &a, excluded, &skipped)),
+    }
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".to_string(), f)
+}
+
+fn p(x: f64) -> String {
+    if x < 1e-4 { format!("{x:.1e}") } else { format!("{x:.4}") }
+}
+
+fn analysis_table(out: &mut String, a: &ExperimentAnalysis, with_value: bool) {
+    let _ = writeln!(
+        out,
+        "{:<20} {:>9} {:>9} {:>8} {:>17} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "variation", "exposed", "converted", "rate", "95% CI (Wilson)", "lift", "p", "p (Holm)", "P(beat)", "p (seq)"
+    );
+    for v in &a.variations {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>9} {:>9} {:>8} {:>17} {:>10} {:>9} {:>9} {:>9} {:>8}",
+            v.name,
+            v.exposed,
+            v.conversions,
+            pct(v.rate),
+            format!("[{}, {}]", pct(v.ci_low), pct(v.ci_high)),
+            opt(v.lift_rel, |x| format!("{:+.1}%", 100.0 * x)),
+            opt(v.p, p),
+            opt(v.p_holm, p),
+            opt(v.p_beat_control, |x| format!("{x:.3}")),
+            opt(v.p_sequential, p),
+        );
+    }
+    if with_value {
+        let _ = writeln!(out, "{:<20} {:>12} {:>9} {:>9} {:>9}", "", "value/exposed", "Welch t", "df", "p");
+        for v in &a.variations {
+            if let Some(val) = &v.value {
+                let _ = writeln!(
+                    out,
+                    "{:<20} {:>12.3} {:>9} {:>9} {:>9}",
+                    v.name,
+                    val.value_mean,
+                    opt(val.welch_t, |x| format!("{x:.3}")),
+                    opt(val.welch_df, |x| format!("{x:.0}")),
+                    opt(val.welch_p, p)
+                );
+            }
+        }
+    }
+    let warn = if a.srm.p < 0.001 { "  <- assignment looks broken" } else { "" };
+    let _ = writeln!(out, "sample ratio: chi-square {:.3}, p = {}{warn}", a.srm.chi2, p(a.srm.p));
+}
+
+fn text(r: &ExperimentReport, a: &ReportArgs, excluded: u64, skipped: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Experiment {:?}: metric {:?} within {} of exposure{}; control {:?}",
+        r.experiment,
+        a.metric,
+        a.window,
+        a.value.as_ref().map(|v| format!(", value {v:?}")).unwrap_or_default(),
+        r.control
+    );
+    if excluded > 0 {
+        let _ = writeln!(out, "{excluded} profiles saw more than one variation and are excluded");
+    }
+    let _ = writeln!(out);
+    analysis_table(&mut out, &r.analysis, a.value.is_some());
+    for (k, analysis) in &r.breakdown {
+        let _ = writeln!(out, "\n{}: {k}", a.by.join(", "));
+        analysis_table(&mut out, analysis, a.value.is_some());
+    }
+    for s in skipped {
+        let _ = writeln!(out, "skipped {s}");
+    }
+    let _ = writeln!(
+        out,
+        "\nmethods: rate = converted/exposed with a 95% Wilson interval; lift relative to the control; \
+         two-proportion z-test (pooled, two-sided), Holm-adjusted across variations; P(beat) with Beta(1,1) \
+         priors; p (seq): mSPRT always-valid p-value; values: Welch's t-test; sample ratio: chi-square \
+         against an equal split."
+    );
+    out
+}
