@@ -7,6 +7,7 @@ mod history;
 mod import;
 mod keys;
 mod open;
+mod predict;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Experiments measured from stored events.
     Experiments(experiments::ExperimentsArgs),
+    /// Predict purchases and lifetime value per buyer (BG/NBD, Gamma-Gamma, RFM).
+    Predict(predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => keys::run(a),
         Command::Check(a) => check::run(a),
         Command::Experiments(a) => experiments::run(a),
+        Command::Predict(a) => predict::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
