@@ -13,11 +13,15 @@ use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, KeyRecord, Profile, Result, Snapshot, Store, StoreError, StoreStats, Workspace,
+    AppendBatch, AppendResult, KeyRecord, NewTimer, Profile, Result, Snapshot, Store, StoreError, StoreStats, Timer,
+    Workspace,
 };
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_snapshots.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_snapshots.sql"),
+    include_str!("../migrations/0003_timers.sql"),
+];
 const POOL_MAX: usize = 8;
 
 pub struct PostgresStore {
@@ -429,6 +433,67 @@ impl Store for PostgresStore {
         })
     }
 
+    fn schedule_timers(&self, timers: &[NewTimer]) -> Result<()> {
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            schedule_in(&mut tx, timers)?;
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "UPDATE timers SET leased_until = $2
+                     WHERE id IN (SELECT id FROM timers WHERE due_at <= $1 AND leased_until <= $1
+                                  ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, workspace_id, key, due_at, payload",
+                    &[&now, &lease_until, &(limit as i64)],
+                )
+                .map_err(db_err)?;
+            let mut out: Vec<Timer> = rows
+                .iter()
+                .map(|r| Timer {
+                    id: r.get(0),
+                    workspace: WorkspaceId(r.get(1)),
+                    key: r.get(2),
+                    due_at: r.get(3),
+                    payload: r.get(4),
+                })
+                .collect();
+            out.sort_by_key(|t| (t.due_at, t.id));
+            Ok(out)
+        })
+    }
+
+    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()> {
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            tx.execute("DELETE FROM timers WHERE id = ANY($1)", &[&fired]).map_err(db_err)?;
+            schedule_in(&mut tx, then)?;
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    fn cancel_timer(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
+        self.with(|c| {
+            let n =
+                c.execute("DELETE FROM timers WHERE workspace_id = $1 AND key = $2", &[&ws.0, &key]).map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn next_timer_due(&self) -> Result<Option<Micros>> {
+        self.with(|c| Ok(c.query_one("SELECT min(due_at) FROM timers", &[]).map_err(db_err)?.get(0)))
+    }
+
+    fn pending_timers(&self, ws: WorkspaceId) -> Result<i64> {
+        self.with(|c| {
+            Ok(c.query_one("SELECT count(*) FROM timers WHERE workspace_id = $1", &[&ws.0]).map_err(db_err)?.get(0))
+        })
+    }
+
     fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
         self.with(|c| {
             Ok(c.query_opt(
@@ -439,6 +504,28 @@ impl Store for PostgresStore {
             .map(|r| Snapshot { seq: r.get(0), taken_at: r.get(1), data: r.get(2) }))
         })
     }
+}
+
+fn schedule_in(tx: &mut postgres::Transaction<'_>, timers: &[NewTimer]) -> Result<()> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let ws: Vec<i64> = timers.iter().map(|t| t.workspace.0).collect();
+    let keys: Vec<&str> = timers.iter().map(|t| t.key.as_str()).collect();
+    let due: Vec<i64> = timers.iter().map(|t| t.due_at).collect();
+    let payloads: Vec<&str> = timers.iter().map(|t| t.payload.as_str()).collect();
+    // The last of duplicate keys wins, as it would one by one.
+    tx.execute(
+        "INSERT INTO timers (workspace_id, key, due_at, payload)
+         SELECT DISTINCT ON (w, k) w, k, d, p
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(w, k, d, p, n)
+         ORDER BY w, k, n DESC
+         ON CONFLICT (workspace_id, key) DO UPDATE
+         SET due_at = excluded.due_at, payload = excluded.payload, leased_until = 0",
+        &[&ws, &keys, &due, &payloads],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, KeyRecord, Profile, Result, Snapshot, Store, StoreError, StoreStats, Workspace,
+    AppendBatch, AppendResult, KeyRecord, NewTimer, Profile, Result, Snapshot, Store, StoreError, StoreStats, Timer,
+    Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -471,6 +472,79 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn schedule_timers(&self, timers: &[NewTimer]) -> Result<()> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(db_err)?;
+        schedule_in(&tx, timers)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(db_err)?;
+        let claimed = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE timers SET leased_until = ?2
+                     WHERE id IN (SELECT id FROM timers WHERE due_at <= ?1 AND leased_until <= ?1
+                                  ORDER BY due_at, id LIMIT ?3)
+                     RETURNING id, workspace_id, key, due_at, payload",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![now, lease_until, limit as i64], |r| {
+                    Ok(Timer {
+                        id: r.get(0)?,
+                        workspace: WorkspaceId(r.get(1)?),
+                        key: r.get(2)?,
+                        due_at: r.get(3)?,
+                        payload: r.get(4)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
+        };
+        tx.commit().map_err(db_err)?;
+        let mut claimed = claimed;
+        claimed.sort_by_key(|t| (t.due_at, t.id));
+        Ok(claimed)
+    }
+
+    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction().map_err(db_err)?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM timers WHERE id = ?1").map_err(db_err)?;
+            for id in fired {
+                del.execute(params![id]).map_err(db_err)?;
+            }
+        }
+        schedule_in(&tx, then)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn cancel_timer(&self, ws: WorkspaceId, key: &str) -> Result<bool> {
+        let w = self.writer()?;
+        let n = w
+            .conn
+            .prepare_cached("DELETE FROM timers WHERE workspace_id = ?1 AND key = ?2")
+            .map_err(db_err)?
+            .execute(params![ws.0, key])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn next_timer_due(&self) -> Result<Option<Micros>> {
+        self.read(|c| c.query_row("SELECT min(due_at) FROM timers", [], |r| r.get(0)).map_err(db_err))
+    }
+
+    fn pending_timers(&self, ws: WorkspaceId) -> Result<i64> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM timers WHERE workspace_id = ?1", params![ws.0], |r| r.get(0))
+                .map_err(db_err)
+        })
+    }
+
     fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
         self.read(|c| {
             c.prepare_cached("SELECT seq, taken_at, data FROM snapshots WHERE workspace_id = ?1 AND name = ?2")
@@ -482,4 +556,18 @@ impl Store for SqliteStore {
                 .map_err(db_err)
         })
     }
+}
+
+fn schedule_in(tx: &rusqlite::Transaction<'_>, timers: &[NewTimer]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO timers (workspace_id, key, due_at, payload) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace_id, key) DO UPDATE
+             SET due_at = excluded.due_at, payload = excluded.payload, leased_until = 0",
+        )
+        .map_err(db_err)?;
+    for t in timers {
+        stmt.execute(params![t.workspace.0, t.key, t.due_at, t.payload]).map_err(db_err)?;
+    }
+    Ok(())
 }

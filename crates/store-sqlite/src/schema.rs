@@ -5,8 +5,11 @@ use rusqlite::{Connection, OptionalExtension};
 use tidings_store::{Result, StoreError};
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_snapshots.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_snapshots.sql"),
+    include_str!("../migrations/0003_timers.sql"),
+];
 
 pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {
     let sync = match durability {

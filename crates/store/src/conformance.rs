@@ -16,7 +16,8 @@ macro_rules! conformance_tests {
             workspaces_and_keys, dedupe_by_message_id, dedupe_is_per_workspace, identity_joins_history,
             merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
-            large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles);
+            large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
+            timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -307,4 +308,62 @@ pub fn profile_ids_page_through_live_profiles(s: &dyn Store) {
     users.sort();
     assert_eq!(users.len(), 6, "{users:?}");
     assert!(!users.contains(&"other".to_string()));
+}
+
+fn timer(ws: WorkspaceId, key: &str, minute: i64) -> crate::NewTimer {
+    crate::NewTimer {
+        workspace: ws,
+        key: key.into(),
+        due_at: T0 + minute * 60_000_000,
+        payload: format!("{{\"k\":\"{key}\"}}"),
+    }
+}
+
+pub fn timers_fire_in_order_under_leases(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    let min = 60_000_000;
+    assert_eq!(s.next_timer_due().unwrap(), None);
+    s.schedule_timers(&[timer(a, "late", 30), timer(a, "early", 10), timer(b, "other", 20), timer(a, "future", 500)])
+        .unwrap();
+    assert_eq!(s.next_timer_due().unwrap(), Some(T0 + 10 * min));
+    assert_eq!((s.pending_timers(a).unwrap(), s.pending_timers(b).unwrap()), (3, 1));
+    // Nothing is due before its time.
+    assert!(s.claim_due_timers(T0, T0 + min, 10).unwrap().is_empty());
+    let now = T0 + 60 * min;
+    let got = s.claim_due_timers(now, now + 5 * min, 2).unwrap();
+    let keys: Vec<&str> = got.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, ["early", "other"], "earliest first, every workspace");
+    assert_eq!(got[0].payload, r#"{"k":"early"}"#);
+    // Leased timers are not claimed again while the lease holds...
+    let more = s.claim_due_timers(now, now + 5 * min, 10).unwrap();
+    assert_eq!(more.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["late"]);
+    assert!(s.claim_due_timers(now + min, now + 6 * min, 10).unwrap().is_empty());
+    // ...and are due again once it runs out (the runner died).
+    let again = s.claim_due_timers(now + 6 * min, now + 7 * min, 10).unwrap();
+    assert_eq!(again.len(), 3);
+    s.complete_timers(&again.iter().map(|t| t.id).collect::<Vec<_>>(), &[]).unwrap();
+    assert!(s.claim_due_timers(now + 100 * min, now + 101 * min, 10).unwrap().is_empty());
+    assert_eq!(s.pending_timers(a).unwrap(), 1, "only the future timer is left");
+}
+
+pub fn timers_move_cancel_and_follow_up(s: &dyn Store) {
+    let a = ws(s, "a");
+    let min = 60_000_000;
+    s.schedule_timers(&[timer(a, "k", 10), timer(a, "k", 20)]).unwrap();
+    assert_eq!(s.pending_timers(a).unwrap(), 1, "one pending timer per key");
+    assert!(s.claim_due_timers(T0 + 15 * min, T0 + 16 * min, 10).unwrap().is_empty(), "the last schedule wins");
+    s.schedule_timers(&[timer(a, "k", 5)]).unwrap();
+    let got = s.claim_due_timers(T0 + 6 * min, T0 + 7 * min, 10).unwrap();
+    assert_eq!(got.len(), 1);
+    // Completing and scheduling the next step happen together.
+    s.complete_timers(&[got[0].id], &[timer(a, "k-next", 8)]).unwrap();
+    let next = s.claim_due_timers(T0 + 9 * min, T0 + 10 * min, 10).unwrap();
+    assert_eq!(next.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["k-next"]);
+    // Rescheduling a leased key moves it and frees the lease.
+    s.schedule_timers(&[timer(a, "k-next", 12)]).unwrap();
+    assert_eq!(s.claim_due_timers(T0 + 12 * min, T0 + 13 * min, 10).unwrap().len(), 1);
+    assert!(s.cancel_timer(a, "k-next").unwrap());
+    assert!(!s.cancel_timer(a, "k-next").unwrap());
+    assert_eq!(s.pending_timers(a).unwrap(), 0);
 }

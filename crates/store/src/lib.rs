@@ -98,6 +98,27 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
+/// A timer to schedule: work for `key` due at `due_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    pub workspace: WorkspaceId,
+    /// Unique among the workspace's pending timers; scheduling a pending key again moves it.
+    pub key: String,
+    pub due_at: Micros,
+    /// What to do, in the owner's format (JSON).
+    pub payload: String,
+}
+
+/// A pending timer as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub id: i64,
+    pub workspace: WorkspaceId,
+    pub key: String,
+    pub due_at: Micros,
+    pub payload: String,
+}
+
 /// Counts for status pages and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -155,4 +176,22 @@ pub trait Store: Send + Sync + 'static {
     /// Saves the snapshot `name`, replacing the previous one.
     fn save_snapshot(&self, ws: WorkspaceId, name: &str, snapshot: &Snapshot) -> Result<()>;
     fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>>;
+
+    // Durable timers. Firing is at least once: a runner claims due timers
+    // for a lease, records their effects under idempotency keys, then
+    // completes them; a runner that dies lets the lease run out and another
+    // fires them again.
+    /// Schedules timers; a key already pending in its workspace is moved to the new time and payload.
+    fn schedule_timers(&self, timers: &[NewTimer]) -> Result<()>;
+    /// Claims up to `limit` timers due at `now` that no live lease holds, earliest first,
+    /// leasing them until `lease_until`.
+    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>>;
+    /// Deletes fired timers and schedules their follow-ups, in one transaction.
+    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()>;
+    /// Cancels a pending timer by key; whether there was one.
+    fn cancel_timer(&self, ws: WorkspaceId, key: &str) -> Result<bool>;
+    /// The earliest due time of any pending timer (for sleeping until then).
+    fn next_timer_due(&self) -> Result<Option<Micros>>;
+    /// Pending timers of a workspace.
+    fn pending_timers(&self, ws: WorkspaceId) -> Result<i64>;
 }
