@@ -467,10 +467,17 @@ impl Store for PostgresStore {
         })
     }
 
-    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()> {
+    fn complete_timers(&self, fired: &[Timer], then: &[NewTimer]) -> Result<()> {
         self.with(|c| {
             let mut tx = c.transaction().map_err(db_err)?;
-            tx.execute("DELETE FROM timers WHERE id = ANY($1)", &[&fired]).map_err(db_err)?;
+            let ids: Vec<i64> = fired.iter().map(|t| t.id).collect();
+            let due: Vec<i64> = fired.iter().map(|t| t.due_at).collect();
+            tx.execute(
+                "DELETE FROM timers t USING unnest($1::bigint[], $2::bigint[]) AS f(id, due_at)
+                 WHERE t.id = f.id AND t.due_at = f.due_at",
+                &[&ids, &due],
+            )
+            .map_err(db_err)?;
             schedule_in(&mut tx, then)?;
             tx.commit().map_err(db_err)
         })

@@ -42,6 +42,10 @@ pub struct SqliteStore {
     mode: Mode,
     writer: Option<Mutex<write::Writer>>,
     readers: Mutex<Vec<Connection>>,
+    /// Timer leases, by (due_at, id). Only this process writes the folder, so
+    /// leases need not be stored: after a crash every pending timer is due
+    /// again, which is what a lost lease means anyway.
+    leases: Mutex<std::collections::HashMap<(Micros, i64), Micros>>,
     _checkpointer: Option<Checkpointer>,
     _lock: Option<File>,
 }
@@ -145,6 +149,7 @@ impl SqliteStore {
             mode,
             writer,
             readers: Mutex::new(Vec::new()),
+            leases: Mutex::new(std::collections::HashMap::new()),
             _checkpointer: checkpointer,
             _lock: lock,
         };
@@ -474,25 +479,24 @@ impl Store for SqliteStore {
 
     fn schedule_timers(&self, timers: &[NewTimer]) -> Result<()> {
         let mut w = self.writer()?;
-        let tx = w.conn.transaction().map_err(db_err)?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
         schedule_in(&tx, timers)?;
         tx.commit().map_err(db_err)
     }
 
     fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>> {
-        let mut w = self.writer()?;
-        let tx = w.conn.transaction().map_err(db_err)?;
-        let claimed = {
-            let mut stmt = tx
+        let mut leases = self.leases.lock();
+        leases.retain(|_, until| *until > now);
+        let want = limit + leases.len();
+        let rows = self.read(|c| {
+            let mut stmt = c
                 .prepare_cached(
-                    "UPDATE timers SET leased_until = ?2
-                     WHERE id IN (SELECT id FROM timers WHERE due_at <= ?1 AND leased_until <= ?1
-                                  ORDER BY due_at, id LIMIT ?3)
-                     RETURNING id, workspace_id, key, due_at, payload",
+                    "SELECT id, workspace_id, key, due_at, payload FROM timers WHERE due_at <= ?1
+                     ORDER BY due_at, id LIMIT ?2",
                 )
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![now, lease_until, limit as i64], |r| {
+                .query_map(params![now, want as i64], |r| {
                     Ok(Timer {
                         id: r.get(0)?,
                         workspace: WorkspaceId(r.get(1)?),
@@ -502,23 +506,30 @@ impl Store for SqliteStore {
                     })
                 })
                 .map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
-        };
-        tx.commit().map_err(db_err)?;
-        let mut claimed = claimed;
-        claimed.sort_by_key(|t| (t.due_at, t.id));
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })?;
+        let claimed: Vec<Timer> =
+            rows.into_iter().filter(|t| !leases.contains_key(&(t.due_at, t.id))).take(limit).collect();
+        for t in &claimed {
+            leases.insert((t.due_at, t.id), lease_until);
+        }
         Ok(claimed)
     }
 
-    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()> {
+    fn complete_timers(&self, fired: &[Timer], then: &[NewTimer]) -> Result<()> {
         let mut w = self.writer()?;
-        let tx = w.conn.transaction().map_err(db_err)?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
         {
-            let mut del = tx.prepare_cached("DELETE FROM timers WHERE id = ?1").map_err(db_err)?;
-            for id in fired {
-                del.execute(params![id]).map_err(db_err)?;
+            let mut del = tx.prepare_cached("DELETE FROM timers WHERE due_at = ?1 AND id = ?2").map_err(db_err)?;
+            for t in fired {
+                del.execute(params![t.due_at, t.id]).map_err(db_err)?;
             }
         }
+        let mut leases = self.leases.lock();
+        for t in fired {
+            leases.remove(&(t.due_at, t.id));
+        }
+        drop(leases);
         schedule_in(&tx, then)?;
         tx.commit().map_err(db_err)
     }
@@ -559,15 +570,26 @@ impl Store for SqliteStore {
 }
 
 fn schedule_in(tx: &rusqlite::Transaction<'_>, timers: &[NewTimer]) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO timers (workspace_id, key, due_at, payload) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (workspace_id, key) DO UPDATE
-             SET due_at = excluded.due_at, payload = excluded.payload, leased_until = 0",
-        )
-        .map_err(db_err)?;
-    for t in timers {
-        stmt.execute(params![t.workspace.0, t.key, t.due_at, t.payload]).map_err(db_err)?;
+    if timers.is_empty() {
+        return Ok(());
     }
+    // Ids come from a counter in `meta`: the table is clustered by due time, not by id.
+    let mut next: i64 = tx
+        .query_row("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'timer_seq'", [], |r| r.get(0))
+        .map_err(db_err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO timers (due_at, id, workspace_id, key, payload) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (workspace_id, key) DO UPDATE
+                 SET due_at = excluded.due_at, id = excluded.id, payload = excluded.payload, leased_until = 0",
+            )
+            .map_err(db_err)?;
+        for t in timers {
+            next += 1;
+            stmt.execute(params![t.due_at, next, t.workspace.0, t.key, t.payload]).map_err(db_err)?;
+        }
+    }
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'timer_seq'", params![next.to_string()]).map_err(db_err)?;
     Ok(())
 }

@@ -186,8 +186,9 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` timers due at `now` that no live lease holds, earliest first,
     /// leasing them until `lease_until`.
     fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>>;
-    /// Deletes fired timers and schedules their follow-ups, in one transaction.
-    fn complete_timers(&self, fired: &[i64], then: &[NewTimer]) -> Result<()>;
+    /// Deletes fired timers and schedules their follow-ups, in one transaction. A
+    /// timer that was moved (scheduled again) since it was claimed stays.
+    fn complete_timers(&self, fired: &[Timer], then: &[NewTimer]) -> Result<()>;
     /// Cancels a pending timer by key; whether there was one.
     fn cancel_timer(&self, ws: WorkspaceId, key: &str) -> Result<bool>;
     /// The earliest due time of any pending timer (for sleeping until then).
