@@ -15,7 +15,10 @@ import json, math, os, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = sys.argv[1]
-DATA = os.path.join(HERE, "..", "..", "shared", "data")
+sys.path.insert(0, HERE)
+from shared_data import shared  # noqa: E402
+
+DATA = shared("data")
 checked, failures = 0, []
 
 

@@ -15,6 +15,9 @@ import json, math, os, subprocess, sys, tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = sys.argv[1]
 FIXTURE = os.path.join(HERE, "..", "crates", "insights", "tests", "fixtures", "hillstrom_scipy.json")
+sys.path.insert(0, HERE)
+from shared_data import shared  # noqa: E402
+
 checked, failures = 0, []
 
 
@@ -62,7 +65,7 @@ def main():
         nd = os.path.join(tmp, "hillstrom.ndjson.gz")
         subprocess.run(
             [sys.executable, os.path.join(HERE, "hillstrom_to_ndjson.py"),
-             os.path.join(HERE, "..", "..", "shared", "data", "hillstrom", "hillstrom.csv"), nd],
+             shared("data", "hillstrom", "hillstrom.csv"), nd],
             check=True, stdout=subprocess.DEVNULL)
         data = os.path.join(tmp, "data")
         subprocess.run([BIN, "import", "--quiet", "--data", data, nd], check=True, stdout=subprocess.DEVNULL,

@@ -41,7 +41,9 @@ import scipy
 from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSV = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "shared", "data", "hillstrom", "hillstrom.csv")
+sys.path.insert(0, HERE)
+from shared_data import shared  # noqa: E402
+CSV = sys.argv[1] if len(sys.argv) > 1 else shared("data", "hillstrom", "hillstrom.csv")
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "crates", "insights", "tests", "fixtures", "hillstrom_scipy.json")
 
 CONTROL = "No E-Mail"

@@ -47,7 +47,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CSV = os.path.join(HERE, "..", "..", "shared", "data", "hillstrom", "hillstrom.csv")
+sys.path.insert(0, HERE)
+from shared_data import shared  # noqa: E402
+
+DEFAULT_CSV = shared("data", "hillstrom", "hillstrom.csv")
 
 EXPERIMENT = "hillstrom"
 HOLDOUT = "No E-Mail"

@@ -19,8 +19,11 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from shared_data import shared  # noqa: E402
+
 BIN = sys.argv[1]
-CSV = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "..", "shared", "data", "online-retail", "online_retail.csv.gz")
+CSV = sys.argv[2] if len(sys.argv) > 2 else shared("data", "online-retail", "online_retail.csv.gz")
 AS_OF = ["2011-03-01T00:00:00Z", "2011-06-30T12:00:00Z", "2011-09-30T23:59:59Z", "2011-12-10T00:00:00Z"]
 
 RULES = """

@@ -2,9 +2,14 @@
 
 use serde_json::Value;
 
-/// `shared/` beside the repository.
+/// A file under the shared data folder: `$TIDINGS_SHARED` if set, else
+/// `shared/` beside the repository, else `/work/shared`.
 pub fn shared(path: &str) -> String {
-    format!("{}/../../../shared/{path}", env!("CARGO_MANIFEST_DIR"))
+    let beside = format!("{}/../../../shared", env!("CARGO_MANIFEST_DIR"));
+    let root = std::env::var("TIDINGS_SHARED")
+        .ok()
+        .unwrap_or_else(|| if std::path::Path::new(&beside).is_dir() { beside } else { "/work/shared".to_string() });
+    format!("{root}/{path}")
 }
 
 /// Reads and parses a JSON file under `shared/`.
