@@ -4,12 +4,17 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use tidings_rules::{SourceFile, check_workspace, has_errors, render_diagnostics};
 
+/// Journey definitions live in `journeys/*.toml`.
+pub const JOURNEYS_DIR: &str = "journeys";
+/// Templates live in `templates/NAME.mjml` (or `.html`).
+pub const TEMPLATES_DIR: &str = "templates";
+
 /// The extension of segment and stage definition files.
 pub const RULES_EXT: &str = "rules";
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The folder holding the definitions (searched recursively for *.rules), or one file.
+    /// The folder holding the definitions (*.rules anywhere under it, journeys/*.toml), or one rules file.
     #[arg(default_value = "./tidings-data")]
     pub dir: PathBuf,
 }
@@ -44,18 +49,58 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `journeys/*.toml` under `dir`, sorted.
+pub fn journey_files(dir: &Path) -> Result<Vec<SourceFile>> {
+    let jdir = dir.join(JOURNEYS_DIR);
+    if !jdir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&jdir)
+        .with_context(|| format!("cannot read {}", jdir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(SourceFile::new(p.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// The names of the templates under `dir/templates` (file stems of .mjml and .html files).
+pub fn template_names(dir: &Path) -> Option<Vec<String>> {
+    let tdir = dir.join(TEMPLATES_DIR);
+    let entries = std::fs::read_dir(&tdir).ok()?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "mjml" || e == "html"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
 pub fn run(args: CheckArgs) -> Result<()> {
     if !args.dir.exists() {
         bail!("{} does not exist; give the folder that holds your *.rules files", args.dir.display());
     }
     let files = rule_files(&args.dir)?;
-    if files.is_empty() {
-        println!("no *.rules files under {}", args.dir.display());
+    let journeys = if args.dir.is_dir() { journey_files(&args.dir)? } else { Vec::new() };
+    if files.is_empty() && journeys.is_empty() {
+        println!("no *.rules or journeys/*.toml files under {}", args.dir.display());
         return Ok(());
     }
-    let (workspace, diags) = check_workspace(&files, None);
+    let (workspace, mut diags) = check_workspace(&files, None);
+    let templates = template_names(&args.dir);
+    let (checked, jdiags) = tidings_journeys::check_journeys(&journeys, &workspace, templates.as_deref(), None);
+    diags.extend(jdiags);
+    let all: Vec<SourceFile> = files.iter().chain(&journeys).cloned().collect();
     if !diags.is_empty() {
-        eprintln!("{}", render_diagnostics(&diags, &files));
+        eprintln!("{}", render_diagnostics(&diags, &all));
     }
     if has_errors(&diags) {
         let n = diags.iter().filter(|d| d.is_error()).count();
@@ -63,6 +108,6 @@ pub fn run(args: CheckArgs) -> Result<()> {
     }
     let segments = workspace.segments().count();
     let stages = workspace.stage_sets().count();
-    println!("ok: {} file(s), {segments} segment(s), {stages} stage set(s)", files.len());
+    println!("ok: {} file(s), {segments} segment(s), {stages} stage set(s), {} journey(s)", all.len(), checked.len());
     Ok(())
 }

@@ -90,12 +90,30 @@ codes! {
     UnknownStage = "E0303",
     /// Definitions that depend on each other.
     Cycle = "E0304",
+    /// A journey file that is not valid TOML.
+    JourneySyntax = "E0400",
+    /// A journey field that is missing, unknown or of the wrong type.
+    JourneyField = "E0401",
+    /// A step that names a step id the journey does not have.
+    UnknownStep = "E0402",
+    /// A send step naming no template.
+    UnknownTemplate = "E0403",
+    /// Split percentages that do not add up to 100.
+    SplitPercent = "E0404",
+    /// Two steps with the same id, or two journeys with the same key.
+    DuplicateStepId = "E0405",
+    /// A trigger naming no segment, stage or event it could fire on.
+    BadTrigger = "E0406",
+    /// A time of day or weekday that does not parse.
+    BadLocalTime = "E0407",
     /// An event name the workspace has never received.
     UnknownEvent = "W0001",
     /// `in []`, which never holds.
     EmptyList = "W0002",
     /// A count that every profile satisfies (`at least 0 times`).
     AlwaysHolds = "W0003",
+    /// A journey step that no path reaches.
+    UnreachableStep = "W0101",
 }
 
 impl Code {

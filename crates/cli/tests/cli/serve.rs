@@ -84,3 +84,30 @@ fn keys_create_list_and_revoke() {
     let out = tidings(&["keys", "--data", d, "create", "--kind", "write", "--workspace", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no workspace named"));
 }
+
+#[test]
+fn check_reports_located_errors_in_rules_and_journeys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("segments.rules"), "segment carts { did \"Product Added\" in last 2d }\n").unwrap();
+    std::fs::create_dir_all(d.join("journeys")).unwrap();
+    std::fs::create_dir_all(d.join("templates")).unwrap();
+    std::fs::write(d.join("templates/cart_reminder.mjml"), "<mjml></mjml>").unwrap();
+    let journey = "key = \"cart\"\n[trigger]\nsegment_entered = \"carts\"\n[[step]]\nwait = \"1h\"\n[[step]]\nsend = \"cart_reminder\"\n";
+    std::fs::write(d.join("journeys/cart.toml"), journey).unwrap();
+    let out = tidings(&["check", d.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 segment(s), 0 stage set(s), 1 journey(s)"));
+
+    std::fs::write(
+        d.join("journeys/cart.toml"),
+        journey.replace("\"carts\"", "\"cartz\"").replace("cart_reminder", "cart_remind"),
+    )
+    .unwrap();
+    let out = tidings(&["check", d.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cart.toml:3:") && err.contains("no segment \"cartz\""), "{err}");
+    assert!(err.contains("no template \"cart_remind\""), "{err}");
+    assert!(err.contains("2 error(s)"), "{err}");
+}
