@@ -2,6 +2,7 @@
 
 mod check;
 mod config;
+mod demo;
 mod experiments;
 mod history;
 mod import;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the product on a simulated shop (a SIMULATION, deterministic by --seed).
+    Demo(demo::DemoArgs),
     /// Run the server: ingest API, admin API, health and metrics, on one port.
     Serve(serve::ServeArgs),
     /// Import Segment messages from NDJSON files (plain or .gz) into a data folder.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Demo(a) => demo::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Import(a) => import::run(a),
         Command::Keys(a) => keys::run(a),

@@ -207,7 +207,13 @@ fn holdout(
     horizon: Micros,
     weeks: f64,
 ) -> Option<Vec<CalibrationRow>> {
-    let cal_end = end_day - i32::try_from(horizon / DAY).ok()?;
+    let horizon_days = i32::try_from(horizon / DAY).ok()?;
+    let cal_end = end_day - horizon_days;
+    let first = transactions.iter().map(|t| t.day).min()?;
+    // A check needs a calibration period at least as long as what it predicts.
+    if cal_end - first < horizon_days {
+        return None;
+    }
     let before: Vec<Transaction<usize>> = transactions.iter().filter(|t| t.day <= cal_end).cloned().collect();
     let summaries = summarize(&before, cal_end).ok()?;
     if summaries.len() < 10 {
@@ -270,6 +276,13 @@ fn text(
         "Gamma-Gamma (repeat buyers): p {:.4}, q {:.4}, gamma {:.4}; log-likelihood {:.2}",
         g.p, g.q, g.gamma, gg.log_likelihood
     );
+    if calibration.is_none() {
+        let _ = writeln!(
+            out,
+            "\nHoldout check skipped: it needs at least {} of purchases before the last {}",
+            a.horizon, a.horizon
+        );
+    }
     if let Some(rows) = calibration {
         let _ = writeln!(
             out,

@@ -58,6 +58,9 @@ fn every_command_has_help() {
         vec!["keys", "--help"],
         vec!["keys", "create", "--help"],
         vec!["check", "--help"],
+        vec!["demo", "--help"],
+        vec!["predict", "--help"],
+        vec!["experiments", "report", "--help"],
     ] {
         let out = tidings(&args);
         assert!(out.status.success(), "{args:?}");

@@ -1,0 +1,50 @@
+use crate::tidings;
+
+#[test]
+fn the_demo_is_deterministic_exports_and_guards_foreign_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let export = dir.path().join("events.ndjson");
+    let args = |with_export: bool| {
+        let mut v = vec![
+            "demo",
+            "--quiet",
+            "--profiles",
+            "300",
+            "--days",
+            "3",
+            "--seed",
+            "11",
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        if with_export {
+            v.extend(["--export", export.to_str().unwrap()]);
+        }
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| tidings(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = run(args(true));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let report = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(report.contains("SIMULATED"), "{report}");
+    assert!(report.contains("track Product Viewed"), "{report}");
+    let stored: u64 = report
+        .lines()
+        .find(|l| l.contains("messages stored"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let lines = std::fs::read_to_string(&export).unwrap().lines().count() as u64;
+    assert_eq!(stored, lines, "every exported message is stored once");
+    // The same seed gives the same report; the folder is replaced, not added to.
+    let second = run(args(false));
+    assert_eq!(String::from_utf8_lossy(&second.stdout), report);
+    // A folder the demo did not make is left alone.
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("precious.txt"), "keep").unwrap();
+    let out = tidings(&["demo", "--quiet", "--profiles", "10", "--days", "1", "--data", foreign.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(foreign.join("precious.txt").exists());
+}
