@@ -16,6 +16,7 @@
 pub mod check;
 pub mod definition;
 pub mod machine;
+pub mod policy;
 
 pub use check::check_journeys;
 pub use definition::{Journey, Reentry, Step, StepKind, Trigger, parse_journey};
