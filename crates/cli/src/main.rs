@@ -6,6 +6,7 @@ mod demo;
 mod experiments;
 mod history;
 mod import;
+mod init;
 mod keys;
 mod open;
 mod predict;
@@ -33,6 +34,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Manage workspaces and their keys.
     Keys(keys::KeysArgs),
+    /// Create a workspace folder with the starter playbook (segments, stages, journeys).
+    Init(init::InitArgs),
     /// Check definition files (segments and stages) and report located errors.
     Check(check::CheckArgs),
     /// Experiments measured from stored events.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Import(a) => import::run(a),
         Command::Keys(a) => keys::run(a),
+        Command::Init(a) => init::run(a),
         Command::Check(a) => check::run(a),
         Command::Experiments(a) => experiments::run(a),
         Command::Predict(a) => predict::run(a),

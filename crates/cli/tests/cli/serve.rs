@@ -59,6 +59,7 @@ fn every_command_has_help() {
         vec!["keys", "create", "--help"],
         vec!["check", "--help"],
         vec!["demo", "--help"],
+        vec!["init", "--help"],
         vec!["predict", "--help"],
         vec!["experiments", "report", "--help"],
     ] {
@@ -113,4 +114,20 @@ fn check_reports_located_errors_in_rules_and_journeys() {
     assert!(err.contains("cart.toml:3:") && err.contains("no segment \"cartz\""), "{err}");
     assert!(err.contains("no template \"cart_remind\""), "{err}");
     assert!(err.contains("2 error(s)"), "{err}");
+}
+
+#[test]
+fn init_writes_a_playbook_that_checks_clean_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("ws");
+    let out = tidings(&["init", d.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tidings(&["check", d.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "no warnings either: {stderr}");
+    assert!(stdout.contains("10 segment(s), 1 stage set(s), 9 journey(s)"), "{stdout}");
+    let again = tidings(&["init", d.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has segments.rules"));
 }
