@@ -13,14 +13,15 @@ use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, KeyRecord, NewTimer, Profile, Result, Snapshot, Store, StoreError, StoreStats, Timer,
-    Workspace,
+    AppendBatch, AppendResult, Delivery, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus, Profile, Result,
+    SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_snapshots.sql"),
     include_str!("../migrations/0003_timers.sql"),
+    include_str!("../migrations/0004_outbox.sql"),
 ];
 const POOL_MAX: usize = 8;
 
@@ -501,6 +502,136 @@ impl Store for PostgresStore {
         })
     }
 
+    fn enqueue(&self, items: &[NewOutbox], now: Micros) -> Result<Vec<bool>> {
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                let n = tx
+                    .execute(
+                        "INSERT INTO outbox (workspace_id, key, profile_id, message_id, kind, template, source, payload,
+                                             created_at, not_before)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         ON CONFLICT (workspace_id, key) DO NOTHING",
+                        &[
+                            &i.workspace.0,
+                            &i.key,
+                            &i.profile.0,
+                            &i.message_id,
+                            &i.kind,
+                            &i.template,
+                            &i.source,
+                            &i.payload,
+                            &now,
+                            &i.not_before,
+                        ],
+                    )
+                    .map_err(db_err)?;
+                out.push(n == 1);
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+    }
+
+    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>> {
+        self.with(|c| {
+            let mut rows: Vec<OutboxRow> = c
+                .query(
+                    &format!(
+                        "UPDATE outbox SET leased_until = $2, attempts = attempts + 1
+                         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= $1
+                                      AND leased_until <= $1 ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING {OUTBOX_COLUMNS}"
+                    ),
+                    &[&now, &lease_until, &(limit as i64)],
+                )
+                .map_err(db_err)?
+                .iter()
+                .map(outbox_row)
+                .collect();
+            rows.sort_by_key(|r| (r.not_before, r.id));
+            Ok(rows)
+        })
+    }
+
+    fn finish_outbox(&self, id: i64, d: &Delivery) -> Result<()> {
+        self.with(|c| {
+            match d {
+                Delivery::Sent { at, detail } => c.execute(
+                    "UPDATE outbox SET status = 'sent', sent_at = $2, detail = $3, leased_until = 0 WHERE id = $1",
+                    &[&id, at, detail],
+                ),
+                Delivery::Retry { at, detail } => c.execute(
+                    "UPDATE outbox SET not_before = $2, detail = $3, leased_until = 0 WHERE id = $1 AND status = 'pending'",
+                    &[&id, at, detail],
+                ),
+                Delivery::Failed { detail } => c.execute(
+                    "UPDATE outbox SET status = 'failed', detail = $2, leased_until = 0 WHERE id = $1",
+                    &[&id, detail],
+                ),
+            }
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn outbox_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<OutboxRow>> {
+        self.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE profile_id = $1 AND workspace_id = $2
+                     ORDER BY created_at DESC, id DESC LIMIT $3"
+                ),
+                &[&profile.0, &ws.0, &(limit as i64)],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(outbox_row)
+            .collect())
+        })
+    }
+
+    fn marketing_sent_since(&self, ws: WorkspaceId, profile: ProfileId, since: Micros) -> Result<Vec<Micros>> {
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT sent_at FROM outbox WHERE profile_id = $1 AND workspace_id = $2 AND status = 'sent'
+                 AND kind = 'marketing' AND sent_at >= $3 ORDER BY sent_at",
+                &[&profile.0, &ws.0, &since],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    fn record_decision(&self, ws: WorkspaceId, profile: ProfileId, d: &SendDecision) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO send_decisions (workspace_id, profile_id, key, at, decision, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&ws.0, &profile.0, &d.key, &d.at, &d.decision, &d.reason],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn decisions_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<SendDecision>> {
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT key, at, decision, reason FROM send_decisions WHERE profile_id = $1 AND workspace_id = $2
+                 ORDER BY at DESC, id DESC LIMIT $3",
+                &[&profile.0, &ws.0, &(limit as i64)],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(|r| SendDecision { key: r.get(0), at: r.get(1), decision: r.get(2), reason: r.get(3) })
+            .collect())
+        })
+    }
+
     fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
         self.with(|c| {
             Ok(c.query_opt(
@@ -533,6 +664,29 @@ fn schedule_in(tx: &mut postgres::Transaction<'_>, timers: &[NewTimer]) -> Resul
     )
     .map_err(db_err)?;
     Ok(())
+}
+
+const OUTBOX_COLUMNS: &str = "id, workspace_id, key, profile_id, message_id, kind, template, source, payload, \
+                              created_at, not_before, status, attempts, sent_at, detail";
+
+fn outbox_row(r: &postgres::Row) -> OutboxRow {
+    OutboxRow {
+        id: r.get(0),
+        workspace: WorkspaceId(r.get(1)),
+        key: r.get(2),
+        profile: ProfileId(r.get(3)),
+        message_id: r.get(4),
+        kind: r.get(5),
+        template: r.get(6),
+        source: r.get(7),
+        payload: r.get(8),
+        created_at: r.get(9),
+        not_before: r.get(10),
+        status: OutboxStatus::parse(r.get(11)),
+        attempts: r.get(12),
+        sent_at: r.get(13),
+        detail: r.get(14),
+    }
 }
 
 #[cfg(test)]

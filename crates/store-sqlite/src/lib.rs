@@ -17,8 +17,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, KeyRecord, NewTimer, Profile, Result, Snapshot, Store, StoreError, StoreStats, Timer,
-    Workspace,
+    AppendBatch, AppendResult, Delivery, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus, Profile, Result,
+    SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -556,6 +556,140 @@ impl Store for SqliteStore {
         })
     }
 
+    fn enqueue(&self, items: &[NewOutbox], now: Micros) -> Result<Vec<bool>> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let mut out = Vec::with_capacity(items.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (workspace_id, key, profile_id, message_id, kind, template, source, payload,
+                                         created_at, not_before)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (workspace_id, key) DO NOTHING",
+                )
+                .map_err(db_err)?;
+            for i in items {
+                let n = stmt
+                    .execute(params![
+                        i.workspace.0,
+                        i.key,
+                        i.profile.0,
+                        i.message_id,
+                        i.kind,
+                        i.template,
+                        i.source,
+                        i.payload,
+                        now,
+                        i.not_before
+                    ])
+                    .map_err(db_err)?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let mut rows = {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1
+                                  AND leased_until <= ?1 ORDER BY not_before, id LIMIT ?3)
+                     RETURNING {OUTBOX_COLUMNS}"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![now, lease_until, limit as i64], outbox_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
+        };
+        tx.commit().map_err(db_err)?;
+        rows.sort_by_key(|r| (r.not_before, r.id));
+        Ok(rows)
+    }
+
+    fn finish_outbox(&self, id: i64, d: &Delivery) -> Result<()> {
+        let w = self.writer()?;
+        let (sql, a, b): (&str, Option<Micros>, &str) = match d {
+            Delivery::Sent { at, detail } => (
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, detail = ?3, leased_until = 0 WHERE id = ?1",
+                Some(*at),
+                detail,
+            ),
+            Delivery::Retry { at, detail } => (
+                "UPDATE outbox SET not_before = ?2, detail = ?3, leased_until = 0 WHERE id = ?1 AND status = 'pending'",
+                Some(*at),
+                detail,
+            ),
+            Delivery::Failed { detail } => (
+                "UPDATE outbox SET status = 'failed', detail = ?3, leased_until = 0 WHERE id = ?1 AND ?2 IS NULL",
+                None,
+                detail,
+            ),
+        };
+        w.conn.prepare_cached(sql).map_err(db_err)?.execute(params![id, a, b]).map_err(db_err)?;
+        Ok(())
+    }
+
+    fn outbox_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<OutboxRow>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE profile_id = ?1 AND workspace_id = ?2
+                     ORDER BY created_at DESC, id DESC LIMIT ?3"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![profile.0, ws.0, limit as i64], outbox_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn marketing_sent_since(&self, ws: WorkspaceId, profile: ProfileId, since: Micros) -> Result<Vec<Micros>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT sent_at FROM outbox WHERE profile_id = ?1 AND workspace_id = ?2 AND status = 'sent'
+                     AND kind = 'marketing' AND sent_at >= ?3 ORDER BY sent_at",
+                )
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![profile.0, ws.0, since], |r| r.get(0)).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn record_decision(&self, ws: WorkspaceId, profile: ProfileId, d: &SendDecision) -> Result<()> {
+        let w = self.writer()?;
+        w.conn
+            .prepare_cached(
+                "INSERT INTO send_decisions (workspace_id, profile_id, key, at, decision, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(db_err)?
+            .execute(params![ws.0, profile.0, d.key, d.at, d.decision, d.reason])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn decisions_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<SendDecision>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT key, at, decision, reason FROM send_decisions WHERE profile_id = ?1 AND workspace_id = ?2
+                     ORDER BY at DESC, id DESC LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![profile.0, ws.0, limit as i64], |r| {
+                    Ok(SendDecision { key: r.get(0)?, at: r.get(1)?, decision: r.get(2)?, reason: r.get(3)? })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
     fn load_snapshot(&self, ws: WorkspaceId, name: &str) -> Result<Option<Snapshot>> {
         self.read(|c| {
             c.prepare_cached("SELECT seq, taken_at, data FROM snapshots WHERE workspace_id = ?1 AND name = ?2")
@@ -592,4 +726,27 @@ fn schedule_in(tx: &rusqlite::Transaction<'_>, timers: &[NewTimer]) -> Result<()
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'timer_seq'", params![next.to_string()]).map_err(db_err)?;
     Ok(())
+}
+
+const OUTBOX_COLUMNS: &str = "id, workspace_id, key, profile_id, message_id, kind, template, source, payload, \
+                              created_at, not_before, status, attempts, sent_at, detail";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        workspace: WorkspaceId(r.get(1)?),
+        key: r.get(2)?,
+        profile: ProfileId(r.get(3)?),
+        message_id: r.get(4)?,
+        kind: r.get(5)?,
+        template: r.get(6)?,
+        source: r.get(7)?,
+        payload: r.get(8)?,
+        created_at: r.get(9)?,
+        not_before: r.get(10)?,
+        status: OutboxStatus::parse(&r.get::<_, String>(11)?),
+        attempts: r.get(12)?,
+        sent_at: r.get(13)?,
+        detail: r.get(14)?,
+    })
 }

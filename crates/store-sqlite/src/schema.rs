@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_snapshots.sql"),
     include_str!("../migrations/0003_timers.sql"),
+    include_str!("../migrations/0004_outbox.sql"),
 ];
 
 pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {

@@ -17,7 +17,8 @@ macro_rules! conformance_tests {
             merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
             large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
-            timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up);
+            timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up,
+            outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -367,4 +368,82 @@ pub fn timers_move_cancel_and_follow_up(s: &dyn Store) {
     assert!(s.cancel_timer(a, "k-next").unwrap());
     assert!(!s.cancel_timer(a, "k-next").unwrap());
     assert_eq!(s.pending_timers(a).unwrap(), 0);
+}
+
+fn outbox_item(ws: WorkspaceId, key: &str, profile: ProfileId, minute: i64, kind: &str) -> crate::NewOutbox {
+    crate::NewOutbox {
+        workspace: ws,
+        key: key.into(),
+        profile,
+        message_id: format!("<{key}@tidings.test>"),
+        kind: kind.into(),
+        template: "cart_reminder".into(),
+        source: "journey:cart:remind".into(),
+        payload: "{}".into(),
+        not_before: T0 + minute * 60_000_000,
+    }
+}
+
+pub fn outbox_enqueues_once_and_tracks_attempts(s: &dyn Store) {
+    use crate::{Delivery, OutboxStatus};
+    let a = ws(s, "a");
+    let p = match append(s, a, vec![track("u1", "E", "m1", 0)])[0] {
+        Outcome::Stored { profile, .. } => profile,
+        Outcome::Duplicate => panic!("fresh"),
+    };
+    let min = 60_000_000;
+    let new = s
+        .enqueue(
+            &[
+                outbox_item(a, "cart:1:1:remind", p, 0, "marketing"),
+                outbox_item(a, "cart:1:1:offer", p, 60, "marketing"),
+            ],
+            T0,
+        )
+        .unwrap();
+    assert_eq!(new, [true, true]);
+    // The same step again (a replay after a crash) adds nothing.
+    assert_eq!(s.enqueue(&[outbox_item(a, "cart:1:1:remind", p, 5, "marketing")], T0).unwrap(), [false]);
+    let due = s.claim_outbox(T0 + min, T0 + 2 * min, 10).unwrap();
+    assert_eq!(due.len(), 1, "the offer is not due yet");
+    assert_eq!((due[0].key.as_str(), due[0].attempts, due[0].status), ("cart:1:1:remind", 1, OutboxStatus::Pending));
+    assert_eq!(due[0].message_id, "<cart:1:1:remind@tidings.test>");
+    // Leased: not claimed twice; after the lease, claimed again with the same Message-ID.
+    assert!(s.claim_outbox(T0 + min, T0 + 2 * min, 10).unwrap().is_empty());
+    let again = s.claim_outbox(T0 + 3 * min, T0 + 4 * min, 10).unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (due[0].id, 2));
+    s.finish_outbox(again[0].id, &Delivery::Retry { at: T0 + 10 * min, detail: "451 try later".into() }).unwrap();
+    assert!(s.claim_outbox(T0 + 9 * min, T0 + 20 * min, 10).unwrap().is_empty(), "not before the retry time");
+    let third = s.claim_outbox(T0 + 10 * min, T0 + 20 * min, 10).unwrap();
+    assert_eq!(third[0].attempts, 3);
+    s.finish_outbox(third[0].id, &Delivery::Sent { at: T0 + 11 * min, detail: "250 ok".into() }).unwrap();
+    let offer = s.claim_outbox(T0 + 61 * min, T0 + 70 * min, 10).unwrap();
+    s.finish_outbox(offer[0].id, &Delivery::Failed { detail: "550 no such user".into() }).unwrap();
+    assert!(s.claim_outbox(T0 + 1000 * min, T0 + 1001 * min, 10).unwrap().is_empty(), "nothing left to send");
+    let rows = s.outbox_for_profile(a, p, 10).unwrap();
+    let states: Vec<(String, OutboxStatus)> = rows.iter().map(|r| (r.key.clone(), r.status)).collect();
+    assert!(states.contains(&("cart:1:1:remind".into(), OutboxStatus::Sent)));
+    assert!(states.contains(&("cart:1:1:offer".into(), OutboxStatus::Failed)));
+    assert_eq!(s.marketing_sent_since(a, p, T0).unwrap(), [T0 + 11 * min]);
+    assert!(s.marketing_sent_since(a, p, T0 + 12 * min).unwrap().is_empty());
+    // Another workspace may use the same key.
+    let b = ws(s, "b");
+    assert_eq!(s.enqueue(&[outbox_item(b, "cart:1:1:remind", p, 0, "marketing")], T0).unwrap(), [true]);
+}
+
+pub fn send_decisions_are_kept_per_profile(s: &dyn Store) {
+    use crate::SendDecision;
+    let a = ws(s, "a");
+    let d = |k: &str, at: i64, dec: &str| SendDecision {
+        key: k.into(),
+        at: T0 + at,
+        decision: dec.into(),
+        reason: format!("because {k}"),
+    };
+    s.record_decision(a, ProfileId(1), &d("x", 1, "defer")).unwrap();
+    s.record_decision(a, ProfileId(1), &d("y", 2, "skip")).unwrap();
+    s.record_decision(a, ProfileId(2), &d("z", 3, "send")).unwrap();
+    let got = s.decisions_for_profile(a, ProfileId(1), 10).unwrap();
+    assert_eq!(got.iter().map(|x| x.key.as_str()).collect::<Vec<_>>(), ["y", "x"], "newest first, this profile only");
+    assert_eq!(got[0].reason, "because y");
 }

@@ -119,6 +119,92 @@ pub struct Timer {
     pub payload: String,
 }
 
+/// A message to send, as a journey step or broadcast asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    pub workspace: WorkspaceId,
+    /// Idempotency key of what asked for it (journey, profile, entry, step).
+    pub key: String,
+    pub profile: ProfileId,
+    /// The RFC 5322 Message-ID every attempt uses.
+    pub message_id: String,
+    /// `marketing` or `transactional`.
+    pub kind: String,
+    pub template: String,
+    /// What asked for it, e.g. `journey:cart_abandonment:remind`.
+    pub source: String,
+    /// What the renderer needs (JSON).
+    pub payload: String,
+    pub not_before: Micros,
+}
+
+/// Where an outbox message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> OutboxStatus {
+        match s {
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            _ => OutboxStatus::Pending,
+        }
+    }
+}
+
+/// An outbox message as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub workspace: WorkspaceId,
+    pub key: String,
+    pub profile: ProfileId,
+    pub message_id: String,
+    pub kind: String,
+    pub template: String,
+    pub source: String,
+    pub payload: String,
+    pub created_at: Micros,
+    pub not_before: Micros,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub sent_at: Option<Micros>,
+    pub detail: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Accepted by the receiving server.
+    Sent { at: Micros, detail: String },
+    /// A transient failure: try again at `at`.
+    Retry { at: Micros, detail: String },
+    /// A permanent failure (bounce): never again.
+    Failed { detail: String },
+}
+
+/// A recorded send decision ("why was this not sent?").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendDecision {
+    pub key: String,
+    pub at: Micros,
+    /// `send`, `defer` or `skip`.
+    pub decision: String,
+    pub reason: String,
+}
+
 /// Counts for status pages and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -195,4 +281,22 @@ pub trait Store: Send + Sync + 'static {
     fn next_timer_due(&self) -> Result<Option<Micros>>;
     /// Pending timers of a workspace.
     fn pending_timers(&self, ws: WorkspaceId) -> Result<i64>;
+
+    // The outbox.
+    /// Records messages to send; one whose key the workspace already has is
+    /// not added again. Returns, per item, whether it was new.
+    fn enqueue(&self, items: &[NewOutbox], now: Micros) -> Result<Vec<bool>>;
+    /// Claims up to `limit` pending messages due by `now` that no live lease
+    /// holds, leasing them until `lease_until` and counting the attempt.
+    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// Records how an attempt ended.
+    fn finish_outbox(&self, id: i64, delivery: &Delivery) -> Result<()>;
+    /// A profile's messages, newest first.
+    fn outbox_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// When marketing messages were sent to a profile since `since` (for caps).
+    fn marketing_sent_since(&self, ws: WorkspaceId, profile: ProfileId, since: Micros) -> Result<Vec<Micros>>;
+    /// Records a policy decision about a send.
+    fn record_decision(&self, ws: WorkspaceId, profile: ProfileId, decision: &SendDecision) -> Result<()>;
+    /// A profile's recent decisions, newest first.
+    fn decisions_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<SendDecision>>;
 }
