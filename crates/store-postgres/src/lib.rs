@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus, Profile, Result,
-    SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus,
+    Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_snapshots.sql"),
     include_str!("../migrations/0003_timers.sql"),
     include_str!("../migrations/0004_outbox.sql"),
+    include_str!("../migrations/0005_journey_instances.sql"),
 ];
 const POOL_MAX: usize = 8;
 
@@ -628,6 +629,56 @@ impl Store for PostgresStore {
             .map_err(db_err)?
             .iter()
             .map(|r| SendDecision { key: r.get(0), at: r.get(1), decision: r.get(2), reason: r.get(3) })
+            .collect())
+        })
+    }
+
+    fn save_instance(&self, i: &InstanceRecord) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO journey_instances (workspace_id, journey, profile_id, entry, entry_key, entered_at, done,
+                                                state, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (workspace_id, journey, profile_id, entry) DO UPDATE
+                 SET entry_key = excluded.entry_key, done = excluded.done, state = excluded.state,
+                     updated_at = excluded.updated_at",
+                &[
+                    &i.workspace.0,
+                    &i.journey,
+                    &i.profile.0,
+                    &i.entry,
+                    &i.entry_key,
+                    &i.entered_at,
+                    &i.done,
+                    &i.state,
+                    &i.updated_at,
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn instances_for_profile(&self, ws: WorkspaceId, profile: ProfileId) -> Result<Vec<InstanceRecord>> {
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT journey, entry, entry_key, entered_at, done, state, updated_at FROM journey_instances
+                 WHERE profile_id = $1 AND workspace_id = $2 ORDER BY journey, entry",
+                &[&profile.0, &ws.0],
+            )
+            .map_err(db_err)?
+            .iter()
+            .map(|r| InstanceRecord {
+                workspace: ws,
+                journey: r.get(0),
+                profile,
+                entry: r.get(1),
+                entry_key: r.get(2),
+                entered_at: r.get(3),
+                done: r.get(4),
+                state: r.get(5),
+                updated_at: r.get(6),
+            })
             .collect())
         })
     }

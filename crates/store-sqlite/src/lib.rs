@@ -17,8 +17,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus, Profile, Result,
-    SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus,
+    Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -684,6 +684,60 @@ impl Store for SqliteStore {
             let rows = stmt
                 .query_map(params![profile.0, ws.0, limit as i64], |r| {
                     Ok(SendDecision { key: r.get(0)?, at: r.get(1)?, decision: r.get(2)?, reason: r.get(3)? })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn save_instance(&self, i: &InstanceRecord) -> Result<()> {
+        let w = self.writer()?;
+        w.conn
+            .prepare_cached(
+                "INSERT INTO journey_instances (workspace_id, journey, profile_id, entry, entry_key, entered_at, done,
+                                                state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (workspace_id, journey, profile_id, entry) DO UPDATE
+                 SET entry_key = excluded.entry_key, done = excluded.done, state = excluded.state,
+                     updated_at = excluded.updated_at",
+            )
+            .map_err(db_err)?
+            .execute(params![
+                i.workspace.0,
+                i.journey,
+                i.profile.0,
+                i.entry,
+                i.entry_key,
+                i.entered_at,
+                i.done,
+                i.state,
+                i.updated_at
+            ])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn instances_for_profile(&self, ws: WorkspaceId, profile: ProfileId) -> Result<Vec<InstanceRecord>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT journey, entry, entry_key, entered_at, done, state, updated_at FROM journey_instances
+                     WHERE profile_id = ?1 AND workspace_id = ?2 ORDER BY journey, entry",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![profile.0, ws.0], |r| {
+                    Ok(InstanceRecord {
+                        workspace: ws,
+                        journey: r.get(0)?,
+                        profile,
+                        entry: r.get(1)?,
+                        entry_key: r.get(2)?,
+                        entered_at: r.get(3)?,
+                        done: r.get(4)?,
+                        state: r.get(5)?,
+                        updated_at: r.get(6)?,
+                    })
                 })
                 .map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)

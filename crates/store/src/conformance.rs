@@ -18,7 +18,8 @@ macro_rules! conformance_tests {
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
             large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
             timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up,
-            outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile);
+            outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
+            journey_instances_round_trip);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -446,4 +447,29 @@ pub fn send_decisions_are_kept_per_profile(s: &dyn Store) {
     let got = s.decisions_for_profile(a, ProfileId(1), 10).unwrap();
     assert_eq!(got.iter().map(|x| x.key.as_str()).collect::<Vec<_>>(), ["y", "x"], "newest first, this profile only");
     assert_eq!(got[0].reason, "because y");
+}
+
+pub fn journey_instances_round_trip(s: &dyn Store) {
+    use crate::InstanceRecord;
+    let a = ws(s, "a");
+    let rec = |journey: &str, entry: i64, done: bool, state: &str| InstanceRecord {
+        workspace: a,
+        journey: journey.into(),
+        profile: ProfileId(5),
+        entry,
+        entry_key: Some("cart-9".into()),
+        entered_at: T0,
+        done,
+        state: state.into(),
+        updated_at: T0 + entry,
+    };
+    s.save_instance(&rec("cart", 1, false, r#"{"step":0}"#)).unwrap();
+    s.save_instance(&rec("cart", 1, true, r#"{"step":3}"#)).unwrap();
+    s.save_instance(&rec("cart", 2, false, r#"{"step":0}"#)).unwrap();
+    s.save_instance(&rec("welcome", 1, false, "{}")).unwrap();
+    let got = s.instances_for_profile(a, ProfileId(5)).unwrap();
+    assert_eq!(got.len(), 3, "saving again replaces");
+    assert_eq!(got[0], rec("cart", 1, true, r#"{"step":3}"#));
+    assert_eq!((got[1].journey.as_str(), got[1].entry), ("cart", 2));
+    assert!(s.instances_for_profile(a, ProfileId(6)).unwrap().is_empty());
 }

@@ -205,6 +205,21 @@ pub struct SendDecision {
     pub reason: String,
 }
 
+/// A journey instance as stored: the state machine's state, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceRecord {
+    pub workspace: WorkspaceId,
+    pub journey: String,
+    pub profile: ProfileId,
+    /// 1 for the profile's first entry into the journey, then 2, ...
+    pub entry: i64,
+    pub entry_key: Option<String>,
+    pub entered_at: Micros,
+    pub done: bool,
+    pub state: String,
+    pub updated_at: Micros,
+}
+
 /// Counts for status pages and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -299,4 +314,10 @@ pub trait Store: Send + Sync + 'static {
     fn record_decision(&self, ws: WorkspaceId, profile: ProfileId, decision: &SendDecision) -> Result<()>;
     /// A profile's recent decisions, newest first.
     fn decisions_for_profile(&self, ws: WorkspaceId, profile: ProfileId, limit: usize) -> Result<Vec<SendDecision>>;
+
+    // Journey instances.
+    /// Inserts or replaces the instance (journey, profile, entry).
+    fn save_instance(&self, instance: &InstanceRecord) -> Result<()>;
+    /// A profile's instances of every journey, oldest entry first.
+    fn instances_for_profile(&self, ws: WorkspaceId, profile: ProfileId) -> Result<Vec<InstanceRecord>>;
 }

@@ -1,0 +1,15 @@
+-- Journey instances: one row per (journey, profile, entry), the machine's
+-- state as JSON. A keyed journey (one instance per cart) keeps the key.
+CREATE TABLE journey_instances (
+    workspace_id INTEGER NOT NULL,
+    journey      TEXT NOT NULL,
+    profile_id   INTEGER NOT NULL,
+    entry        INTEGER NOT NULL,
+    entry_key    TEXT,
+    entered_at   INTEGER NOT NULL,
+    done         INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, journey, profile_id, entry)
+);
+CREATE INDEX journey_instances_profile ON journey_instances (profile_id);
