@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/profiles/{user_id}", get(profile))
         .route("/api/profiles/{user_id}/events", get(profile_events))
+        .route("/api/profiles/{user_id}/messages", get(profile_messages))
         .route("/api/stats", get(stats))
 }
 
@@ -107,4 +108,51 @@ async fn stats(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<V
     let ws = admin(&app, &headers).await?;
     let st = blocking(&app, move |s| s.stats(ws)).await?;
     Ok(Json(json!({"events": st.events, "profiles": st.profiles, "last_seq": st.last_seq})))
+}
+
+/// Everything about a profile's email: the messages in the outbox (sent,
+/// pending, failed), the policy decisions ("why was this not sent?") and
+/// its journey instances.
+async fn profile_messages(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let id = user_id.clone();
+    let found = blocking(&app, move |s| {
+        let Some(p) = s.find_profile(ws, &id)? else { return Ok(None) };
+        let outbox = s.outbox_for_profile(ws, p.id, 200)?;
+        let decisions = s.decisions_for_profile(ws, p.id, 200)?;
+        let instances = s.instances_for_profile(ws, p.id)?;
+        Ok(Some((outbox, decisions, instances)))
+    })
+    .await?;
+    let (outbox, decisions, instances) = found.ok_or_else(|| no_profile(&user_id))?;
+    let t = |m: Option<i64>| m.map(format_time);
+    Ok(Json(json!({
+        "messages": outbox.iter().map(|m| json!({
+            "message_id": m.message_id,
+            "template": m.template,
+            "kind": m.kind,
+            "source": m.source,
+            "status": m.status,
+            "attempts": m.attempts,
+            "created_at": format_time(m.created_at),
+            "not_before": format_time(m.not_before),
+            "sent_at": t(m.sent_at),
+            "detail": m.detail,
+        })).collect::<Vec<_>>(),
+        "decisions": decisions.iter().map(|d| json!({
+            "key": d.key, "at": format_time(d.at), "decision": d.decision, "reason": d.reason,
+        })).collect::<Vec<_>>(),
+        "journeys": instances.iter().map(|i| json!({
+            "journey": i.journey,
+            "entry": i.entry,
+            "entry_key": i.entry_key,
+            "entered_at": format_time(i.entered_at),
+            "done": i.done,
+            "state": serde_json::from_str::<Value>(&i.state).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    })))
 }

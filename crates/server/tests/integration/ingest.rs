@@ -213,3 +213,55 @@ fn gzip_bodies_skew_correction_health_and_metrics() {
     assert!(m.contains("tidings_ingest_messages_total{outcome=\"stored\"} 1"), "{m}");
     assert_eq!(c.get("/nope", None).unwrap().json()["error"]["code"], "not_found");
 }
+
+#[test]
+fn the_messages_api_says_what_was_sent_and_why_not() {
+    use tidings_store::{Delivery, InstanceRecord, NewOutbox, SendDecision};
+    let s = Server::start();
+    s.post("/v1/identify", &json!({"userId": "ada", "traits": {"email": "ada@example.com"}}));
+    let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
+    let t0 = tidings_model::time::parse_time("2026-03-01T10:00:00Z").unwrap();
+    let item = NewOutbox {
+        workspace: s.ws,
+        key: "cart:1:1:remind".into(),
+        profile: p,
+        message_id: "<cart.1.1.remind@shop.example>".into(),
+        kind: "marketing".into(),
+        template: "cart_reminder".into(),
+        source: "journey:cart_abandonment:remind".into(),
+        payload: "{}".into(),
+        not_before: t0,
+    };
+    s.store.enqueue(&[item], t0).unwrap();
+    let claimed = s.store.claim_outbox(t0, t0 + 60_000_000, 10).unwrap();
+    s.store.finish_outbox(claimed[0].id, &Delivery::Sent { at: t0 + 1, detail: "250 ok".into() }).unwrap();
+    let why = SendDecision {
+        key: "cart:1:1:offer".into(),
+        at: t0 + 3_600_000_000,
+        decision: "defer".into(),
+        reason: "quiet hours 21:00-08:00 in Europe/Berlin".into(),
+    };
+    s.store.record_decision(s.ws, p, &why).unwrap();
+    let inst = InstanceRecord {
+        workspace: s.ws,
+        journey: "cart_abandonment".into(),
+        profile: p,
+        entry: 1,
+        entry_key: None,
+        entered_at: t0,
+        done: false,
+        state: r#"{"step":2}"#.into(),
+        updated_at: t0,
+    };
+    s.store.save_instance(&inst).unwrap();
+    let r = s.admin_get("/api/profiles/ada/messages");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["messages"][0]["status"], "sent");
+    assert_eq!(v["messages"][0]["message_id"], "<cart.1.1.remind@shop.example>");
+    assert_eq!(v["decisions"][0]["reason"], "quiet hours 21:00-08:00 in Europe/Berlin");
+    assert_eq!(v["journeys"][0]["state"]["step"], 2);
+    let (_, _, other_admin) = s.other_workspace();
+    let r = s.client().get("/api/profiles/ada/messages", Some(&bearer(&other_admin))).unwrap();
+    assert_eq!(r.status, 404, "another workspace sees nothing");
+}
