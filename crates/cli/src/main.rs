@@ -10,6 +10,7 @@ mod init;
 mod keys;
 mod open;
 mod predict;
+mod profile;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Experiments measured from stored events.
     Experiments(experiments::ExperimentsArgs),
+    /// Look at one profile: what it did, and what was sent to it and why (not).
+    Profile(profile::ProfileArgs),
     /// Predict purchases and lifetime value per buyer (BG/NBD, Gamma-Gamma, RFM).
     Predict(predict::PredictArgs),
 }
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Experiments(a) => experiments::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Profile(a) => profile::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -154,7 +154,7 @@ impl SqliteStore {
             _lock: lock,
         };
         if mode == Mode::ReadOnly {
-            store.read(schema::check_version)?;
+            store.read(schema::check_current)?;
         }
         Ok(store)
     }

@@ -46,6 +46,21 @@ fn version(conn: &Connection) -> Result<i64> {
         .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// For read-only use: the schema must be exactly this binary's (a read-only
+/// store cannot migrate an older one).
+pub fn check_current(conn: &Connection) -> Result<()> {
+    check_version(conn)?;
+    let found = version(conn)?;
+    if found < MIGRATIONS.len() as i64 {
+        return Err(StoreError::Database(format!(
+            "the data folder has schema version {found}, older than this binary's {}; run a command that writes \
+             (`tidings serve`, `tidings import`) once to upgrade it",
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(())
+}
+
 pub fn check_version(conn: &Connection) -> Result<()> {
     let found = version(conn)?;
     if found > MIGRATIONS.len() as i64 {

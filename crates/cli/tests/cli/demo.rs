@@ -40,6 +40,15 @@ fn the_demo_is_deterministic_exports_and_guards_foreign_folders() {
     // The same seed gives the same report; the folder is replaced, not added to.
     let second = run(args(false));
     assert_eq!(String::from_utf8_lossy(&second.stdout), report);
+    // The profile commands read the demo's folder.
+    let show = tidings(&["profile", "show", "u000001", "--data", data.to_str().unwrap()]);
+    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
+    assert!(String::from_utf8_lossy(&show.stdout).contains("email = \""), "{}", String::from_utf8_lossy(&show.stdout));
+    let explain = tidings(&["profile", "explain", "u000001", "--data", data.to_str().unwrap()]);
+    assert!(explain.status.success(), "{}", String::from_utf8_lossy(&explain.stderr));
+    assert!(String::from_utf8_lossy(&explain.stdout).contains("policy decisions"));
+    let missing = tidings(&["profile", "show", "nobody", "--data", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no profile"));
     // A folder the demo did not make is left alone.
     let foreign = dir.path().join("mine");
     std::fs::create_dir_all(&foreign).unwrap();
