@@ -89,21 +89,8 @@ pub fn traits_as_of(history: &[StoredEvent], at: Micros) -> Traits {
     t
 }
 
-/// Parses a duration like `14d`, `12h`, `30m`, `2w`, `45s`.
-pub fn parse_duration(s: &str) -> Option<Micros> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = num.parse().ok()?;
-    let unit = match unit {
-        "s" => tidings_model::time::SECOND,
-        "m" => tidings_model::time::MINUTE,
-        "h" => tidings_model::time::HOUR,
-        "d" => tidings_model::time::DAY,
-        "w" => 7 * tidings_model::time::DAY,
-        _ => return None,
-    };
-    n.checked_mul(unit)
-}
+/// Parses a duration like `14d`, `12h`, `30m`, `2w`, `45s` (the journeys' format).
+pub use tidings_journeys::definition::parse_duration;
 
 #[cfg(test)]
 mod tests {
