@@ -31,6 +31,13 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 
 [server]
 # listen = "127.0.0.1:7411"
+
+[tracking]
+# The secret that signs tracking and unsubscribe links (32+ characters).
+# When unset, one is generated into tracking.key in this folder. Several
+# servers sharing PostgreSQL must share it. A comma-separated list rotates
+# keys: the first signs, all verify.
+# signing_key = "..."
 "#;
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +49,15 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub tracking: TrackingConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
+    /// Signs tracking links (at least 32 characters); more keys, comma-separated, still verify.
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

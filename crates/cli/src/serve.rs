@@ -31,13 +31,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
         println!("  admin key (admin API, Bearer):       {}", k.admin);
     }
     let listen = args.listen.or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7411".into());
+    let signing = signing_keys(&args.data, &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}; is another server running? try --listen"))?;
         let addr = listener.local_addr()?;
-        let app = AppState::new(store.clone(), clock, Vec::new());
+        let app = AppState::new(store.clone(), clock, Vec::new()).with_signing(signing);
         tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
         println!("Tidings is listening on http://{addr} (storage: {})", store.backend());
         tidings_server::serve(listener, app, shutdown_signal()).await?;
@@ -65,4 +66,26 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// The tracking-link keys: configured, else the data folder's `tracking.key`
+/// (generated at first start).
+fn signing_keys(dir: &std::path::Path, config: &Config) -> Result<tidings_render::tokens::SigningKeys> {
+    let text = match &config.tracking.signing_key {
+        Some(k) => k.clone(),
+        None => {
+            let path = dir.join("tracking.key");
+            match std::fs::read_to_string(&path) {
+                Ok(k) => k.trim().to_string(),
+                Err(_) => {
+                    let k = tidings_model::keys::generate(tidings_model::KeyKind::Admin);
+                    std::fs::write(&path, &k).with_context(|| format!("cannot write {}", path.display()))?;
+                    k
+                }
+            }
+        }
+    };
+    let keys: Vec<Vec<u8>> = text.split(',').map(|k| k.trim().as_bytes().to_vec()).filter(|k| !k.is_empty()).collect();
+    tidings_render::tokens::SigningKeys::new(keys)
+        .map_err(|e| anyhow::anyhow!("[tracking] signing_key: {e}; use at least 32 characters"))
 }

@@ -14,6 +14,7 @@ pub mod body;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod track;
 pub mod v1;
 
 use axum::Router;
@@ -38,14 +39,22 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The keys that sign and verify tracking tokens.
+    pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
 }
 
 impl AppState {
+    /// With the keys of the tracking links.
+    pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
+        self.signing = Some(Arc::new(keys));
+        self
+    }
+
     /// State over `store`, with its ingest writer thread started.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState { store, ingest, clock, metrics }
+        AppState { store, ingest, clock, metrics, signing: None }
     }
 }
 
@@ -64,6 +73,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
         .merge(api::routes())
+        .merge(track::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

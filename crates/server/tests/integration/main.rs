@@ -2,6 +2,7 @@
 
 mod ingest;
 mod openapi;
+mod track;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub struct Server {
     pub ws: WorkspaceId,
     pub write: String,
     pub admin: String,
+    pub signing: tidings_render::tokens::SigningKeys,
     _dir: tempfile::TempDir,
     _runtime: tokio::runtime::Runtime,
 }
@@ -32,10 +34,13 @@ impl Server {
         store.add_key(ws, KeyKind::Admin, &keys::hash(&admin), "test", now).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let app = AppState::new(store.clone(), Arc::new(WallClock), Vec::new());
+        let signing =
+            tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
+        let app = app.with_signing(signing.clone());
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
-        Server { addr, store, ws, write, admin, _dir: dir, _runtime: runtime }
+        Server { addr, store, ws, write, admin, signing, _dir: dir, _runtime: runtime }
     }
 
     /// A second workspace with its own keys: (id, write key, admin key).

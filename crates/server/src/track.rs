@@ -1,0 +1,135 @@
+//! The public links in every email: click tracking (`/t/c/TOKEN`), the open
+//! pixel (`/t/o/TOKEN`) and one-click unsubscribe (`/u/TOKEN`, RFC 8058).
+//! Tokens are HMAC-signed by the renderer and name the workspace, message,
+//! recipient and (for clicks) the URL; nothing here redirects anywhere but
+//! to a URL that was signed. What happens comes back as events in the
+//! profile's history: `Email Clicked`, `Email Opened`, `Unsubscribed`.
+//!
+//! Open pixels fetched by mail-privacy proxies (Apple Mail Privacy
+//! Protection, Gmail's image proxy, Yahoo's) are recorded with
+//! `machine: true`, so open rates can leave them out.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tidings_model::message::{Envelope, parse_message};
+use tidings_model::time::format_time;
+use tidings_render::tokens::{Action, Claims};
+
+/// A transparent 1x1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// User agents of proxies that fetch images for the reader (and so open every mail).
+const MACHINE_AGENTS: &[&str] =
+    &["GoogleImageProxy", "YahooMailProxy", "Apple-Mail-Privacy", "ggpht.com", "Feedfetcher"];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/t/c/{token}", get(click))
+        .route("/t/o/{token}", get(open))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+}
+
+fn refused() -> Response {
+    // The same answer for every bad token: a client learns nothing about why.
+    (StatusCode::NOT_FOUND, Html("<!doctype html><title>Link not found</title><p>This link is not valid.</p>"))
+        .into_response()
+}
+
+fn claims(app: &AppState, token: &str) -> Option<Claims> {
+    let keys = app.signing.as_ref()?;
+    keys.verify(token).ok()
+}
+
+/// Records `event` for the token's recipient; errors are logged, the reader still gets their page.
+async fn record(app: &AppState, c: &Claims, event: &str, mut properties: Value) {
+    let (ws, pid) = (c.workspace, c.profile);
+    let ids =
+        crate::blocking(app, move |s| Ok(s.profile(ws, pid)?.map(|p| (p.user_id, p.anonymous_ids.first().cloned()))))
+            .await;
+    let Ok(Some((user_id, anonymous_id))) = ids else {
+        tracing::warn!(profile = c.profile.0, "a tracked link names a profile that is gone");
+        return;
+    };
+    properties["message_id"] = Value::String(c.message.clone());
+    let now = app.clock.now();
+    let text = json!({
+        "type": "track",
+        "userId": user_id,
+        "anonymousId": if user_id.is_none() { anonymous_id } else { None },
+        "event": event,
+        "timestamp": format_time(now),
+        "properties": properties,
+        "context": {"library": {"name": "tidings-links"}},
+    })
+    .to_string();
+    let env = Envelope { received_at: now, sent_at: None, default_type: None };
+    match parse_message(&text, &env, &mut tidings_model::message::new_message_id) {
+        Ok(m) => {
+            if let Err(e) = app.ingest.append(ws, vec![m]).await {
+                tracing::error!(error = %e, event, "could not record a tracked event");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not form a tracked event"),
+    }
+}
+
+async fn click(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some(c) = claims(&app, &token) else { return refused() };
+    let Action::Click { link, url } = &c.action else { return refused() };
+    // Only http(s) targets are ever followed, whatever was signed.
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return refused();
+    }
+    record(&app, &c, "Email Clicked", json!({"link": link, "url": url})).await;
+    (StatusCode::FOUND, [(header::LOCATION, url.clone()), (header::CACHE_CONTROL, "no-store".into())], "")
+        .into_response()
+}
+
+async fn open(State(app): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let gif = || {
+        ([(header::CONTENT_TYPE, "image/gif"), (header::CACHE_CONTROL, "no-store, max-age=0")], PIXEL).into_response()
+    };
+    let Some(c) = claims(&app, &token) else { return gif() };
+    if !matches!(c.action, Action::Open) {
+        return gif();
+    }
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let machine = MACHINE_AGENTS.iter().any(|m| agent.contains(m));
+    record(&app, &c, "Email Opened", json!({"machine": machine, "user_agent": agent})).await;
+    gif()
+}
+
+async fn unsubscribe_page(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    // A GET only asks: link scanners follow links, and must not unsubscribe anyone.
+    let Some(c) = claims(&app, &token) else { return refused() };
+    if !matches!(c.action, Action::Unsubscribe) {
+        return refused();
+    }
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>\
+         <p>Stop receiving these emails?</p>\
+         <form method=post action=\"/u/{token}\"><input type=hidden name=List-Unsubscribe value=One-Click>\
+         <button type=submit>Unsubscribe</button></form>"
+    ))
+    .into_response()
+}
+
+async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> Result<Response, ApiError> {
+    let Some(c) = claims(&app, &token) else { return Ok(refused()) };
+    if !matches!(c.action, Action::Unsubscribe) {
+        return Ok(refused());
+    }
+    record(&app, &c, "Unsubscribed", json!({"source": "one-click"})).await;
+    Ok(Html("<!doctype html><meta charset=utf-8><title>Unsubscribed</title><p>You are unsubscribed.</p>")
+        .into_response())
+}

@@ -1,0 +1,129 @@
+//! Tracking links: only signed URLs are followed, tampered tokens change
+//! nothing, and what readers do comes back as events.
+
+use crate::Server;
+use serde_json::json;
+use tidings_model::ProfileId;
+use tidings_render::tokens::{Action, Claims};
+
+fn token(s: &Server, profile: ProfileId, action: Action) -> String {
+    s.signing.sign(&Claims { workspace: s.ws, message: "<m1@shop.example>".into(), profile, action })
+}
+
+fn events(s: &Server) -> Vec<serde_json::Value> {
+    s.admin_get("/api/profiles/ada/events?limit=100").json()["events"].as_array().cloned().unwrap()
+}
+
+#[test]
+fn clicks_redirect_only_to_signed_urls_and_are_recorded() {
+    let s = Server::start();
+    s.post("/v1/identify", &json!({"userId": "ada", "traits": {"email": "ada@example.com"}}));
+    let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
+    let url = "https://shop.example/cart?utm_campaign=cart";
+    let t = token(&s, p, Action::Click { link: 2, url: url.into() });
+    let r = s.client().get(&format!("/t/c/{t}"), None).unwrap();
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some(url));
+    let clicked: Vec<_> = events(&s).into_iter().filter(|e| e["event"] == "Email Clicked").collect();
+    assert_eq!(clicked.len(), 1);
+    assert_eq!(clicked[0]["properties"]["url"], url);
+    assert_eq!(clicked[0]["properties"]["message_id"], "<m1@shop.example>");
+
+    // Every single-character change to the token is refused and records nothing.
+    let before = events(&s).len();
+    let mut tampered = 0;
+    for i in 0..t.len() {
+        let mut bytes = t.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bytes).unwrap();
+        if bad == t {
+            continue;
+        }
+        let r = s.client().get(&format!("/t/c/{bad}"), None).unwrap();
+        assert!((400..500).contains(&r.status), "position {i}: {}", r.status);
+        assert!(r.header("location").is_none());
+        tampered += 1;
+    }
+    assert!(tampered > 10);
+    for junk in ["x", "..%2F..%2Fetc", &"A".repeat(2000), "https:%2F%2Fevil.example"] {
+        let r = s.client().get(&format!("/t/c/{junk}"), None).unwrap();
+        assert_eq!(r.status, 404, "{junk}");
+    }
+    // Another key (another installation or workspace) is not ours.
+    let other = tidings_render::tokens::SigningKeys::new(vec![b"another key that is 32 bytes long".to_vec()]).unwrap();
+    let forged = other.sign(&Claims {
+        workspace: s.ws,
+        message: "x".into(),
+        profile: p,
+        action: Action::Click { link: 0, url: "https://evil.example".into() },
+    });
+    assert_eq!(s.client().get(&format!("/t/c/{forged}"), None).unwrap().status, 404);
+    // An open token is not a click token.
+    let open = token(&s, p, Action::Open);
+    assert_eq!(s.client().get(&format!("/t/c/{open}"), None).unwrap().status, 404);
+    assert_eq!(events(&s).len(), before, "nothing recorded for any bad token");
+}
+
+#[test]
+fn opens_are_recorded_with_machine_opens_flagged() {
+    let s = Server::start();
+    s.post("/v1/identify", &json!({"userId": "ada"}));
+    let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
+    let t = token(&s, p, Action::Open);
+    let r = s
+        .client()
+        .request("GET", &format!("/t/o/{t}"), None, &[("User-Agent", "Mozilla/5.0 (Macintosh)")], b"")
+        .unwrap();
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/gif")));
+    let r = s
+        .client()
+        .request(
+            "GET",
+            &format!("/t/o/{t}"),
+            None,
+            &[("User-Agent", "Mozilla/5.0 (via ggpht.com GoogleImageProxy)")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let opens: Vec<bool> = events(&s)
+        .into_iter()
+        .filter(|e| e["event"] == "Email Opened")
+        .map(|e| e["properties"]["machine"].as_bool().unwrap())
+        .collect();
+    assert_eq!(opens.len(), 2);
+    assert!(opens.contains(&true) && opens.contains(&false));
+    // A bad token still gets a pixel (mail clients show broken images otherwise) and records nothing.
+    assert_eq!(s.client().get("/t/o/garbage", None).unwrap().status, 200);
+    assert_eq!(events(&s).iter().filter(|e| e["event"] == "Email Opened").count(), 2);
+}
+
+#[test]
+fn one_click_unsubscribe_needs_a_post_and_no_login() {
+    let s = Server::start();
+    s.post("/v1/identify", &json!({"userId": "ada"}));
+    let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
+    let t = token(&s, p, Action::Unsubscribe);
+    // A GET (a link scanner, a preview) shows a page and unsubscribes nobody.
+    let page = s.client().get(&format!("/u/{t}"), None).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("method=post"));
+    assert!(events(&s).iter().all(|e| e["event"] != "Unsubscribed"));
+    // RFC 8058: POST with List-Unsubscribe=One-Click, no cookie, no login.
+    let r = s
+        .client()
+        .request(
+            "POST",
+            &format!("/u/{t}"),
+            None,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"List-Unsubscribe=One-Click",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let unsub: Vec<_> = events(&s).into_iter().filter(|e| e["event"] == "Unsubscribed").collect();
+    assert_eq!(unsub.len(), 1);
+    // A click token cannot unsubscribe.
+    let click = token(&s, p, Action::Click { link: 0, url: "https://shop.example".into() });
+    assert_eq!(s.client().post(&format!("/u/{click}"), None, b"").unwrap().status, 404);
+}
