@@ -137,7 +137,8 @@ def duckdb_members(path, now):
         q = SQL[key]
         while "{" in q:
             q = q.format(**SQL)
-        rows = con.execute(q.replace("$now", "CAST($now AS TIMESTAMP)"), {"now": now}).fetchall()
+        params = {"now": now} if "$now" in q else {}
+        rows = con.execute(q.replace("$now", "CAST($now AS TIMESTAMP)"), params).fetchall()
         out[key] = sorted(r[0] for r in rows)
     return out
 
@@ -151,7 +152,8 @@ def main():
         with open(rules, "w") as f:
             f.write(RULES)
         data = os.path.join(tmp, "data")
-        subprocess.run([BIN, "import", "--quiet", "--data", data, nd], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BIN, "import", "--quiet", "--data", data, nd], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         print(f"imported {n} messages ({len(inv)} orders)")
         failures = 0
         for now in AS_OF:

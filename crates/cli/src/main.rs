@@ -11,6 +11,7 @@ mod keys;
 mod open;
 mod predict;
 mod profile;
+mod segments;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +44,8 @@ enum Command {
     Experiments(experiments::ExperimentsArgs),
     /// Look at one profile: what it did, and what was sent to it and why (not).
     Profile(profile::ProfileArgs),
+    /// Segments from stored events: evaluate as of any time, explain, list members.
+    Segments(segments::SegmentsArgs),
     /// Predict purchases and lifetime value per buyer (BG/NBD, Gamma-Gamma, RFM).
     Predict(predict::PredictArgs),
 }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Experiments(a) => experiments::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Profile(a) => profile::run(a),
+        Command::Segments(a) => segments::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

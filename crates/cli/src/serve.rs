@@ -24,13 +24,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.data)?;
     let store = open_store(&args.data, &config, Mode::ReadWrite)?;
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
-    let (_ws, new_keys) = ensure_workspace(store.as_ref(), &config, clock.as_ref())?;
+    let (ws, new_keys) = ensure_workspace(store.as_ref(), &config, clock.as_ref())?;
     if let Some(k) = new_keys {
         println!("Created workspace {:?}. Its keys are shown this once; keep them:", config.workspace_name());
         println!("  write key (ingest, HTTP Basic user): {}", k.write);
         println!("  admin key (admin API, Bearer):       {}", k.admin);
     }
     let listen = args.listen.or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7411".into());
+    let live = start_engine(&args.data, &store, &clock, ws)?;
     let signing = signing_keys(&args.data, &config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -38,10 +39,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}; is another server running? try --listen"))?;
         let addr = listener.local_addr()?;
-        let app = AppState::new(store.clone(), clock, Vec::new()).with_signing(signing);
+        let observers: Vec<Arc<dyn tidings_server::AppendObserver>> = live.iter().map(|(_, o)| o.clone()).collect();
+        let mut app = AppState::new(store.clone(), clock, observers).with_signing(signing);
+        if let Some((l, _)) = &live {
+            app = app.with_live(l.clone());
+        }
         tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
         println!("Tidings is listening on http://{addr} (storage: {})", store.backend());
         tidings_server::serve(listener, app, shutdown_signal()).await?;
+        if let Some((l, _)) = &live {
+            l.stop();
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })
@@ -66,6 +74,37 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+type LiveParts = (Arc<tidings_server::live::Live>, Arc<dyn tidings_server::AppendObserver>);
+
+/// The live segment engine over the data folder's definitions (`*.rules`),
+/// built before the server takes requests; none when there are no definitions.
+fn start_engine(
+    dir: &std::path::Path,
+    store: &Arc<dyn tidings_store::Store>,
+    clock: &Arc<dyn Clock>,
+    ws: tidings_model::WorkspaceId,
+) -> Result<Option<LiveParts>> {
+    let files = crate::check::rule_files(dir)?;
+    if files.is_empty() {
+        tracing::info!("no *.rules files in the data folder: segments are off (`tidings init` writes a starter set)");
+        return Ok(None);
+    }
+    let known = store.event_names(ws)?;
+    let (rules, diags) = tidings_rules::check_workspace(&files, Some(&known));
+    if tidings_rules::has_errors(&diags) {
+        eprintln!("{}", tidings_rules::render_diagnostics(&diags, &files));
+        anyhow::bail!(
+            "the segment definitions have errors; fix them (`tidings check {}`) and start again",
+            dir.display()
+        );
+    }
+    let segments = rules.segments().count();
+    let (live, observer) =
+        tidings_server::live::Live::start(store.clone(), clock.clone(), ws, rules, jiff::tz::TimeZone::UTC)?;
+    println!("Segments: {segments} live from {} definition file(s)", files.len());
+    Ok(Some((live, observer)))
 }
 
 /// The tracking-link keys: configured, else the data folder's `tracking.key`

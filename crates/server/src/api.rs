@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tidings_model::time::{format_time, parse_time};
 use tidings_model::{KeyKind, WorkspaceId};
 
@@ -23,6 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/profiles/{user_id}/events", get(profile_events))
         .route("/api/profiles/{user_id}/messages", get(profile_messages))
         .route("/api/stats", get(stats))
+        .route("/api/segments", get(segments))
+        .route("/api/segments/{key}", get(segment))
+        .route("/api/segments/{key}/members", get(segment_members))
+        .route("/api/segments/{key}/explain/{user_id}", get(segment_explain))
 }
 
 async fn admin(app: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {
@@ -155,4 +160,137 @@ async fn profile_messages(
             "state": serde_json::from_str::<Value>(&i.state).unwrap_or(Value::Null),
         })).collect::<Vec<_>>(),
     })))
+}
+
+fn live(app: &AppState) -> Result<Arc<crate::live::Live>, ApiError> {
+    app.live.clone().ok_or_else(|| {
+        ApiError::not_found("this server has no segment definitions; add *.rules files to the data folder and restart")
+    })
+}
+
+fn no_segment(key: &str) -> ApiError {
+    ApiError::not_found(format!("no segment {key:?}; GET /api/segments lists them"))
+}
+
+async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let live = live(&app)?;
+    if ws != live.workspace {
+        return Ok(Json(json!({"segments": [], "stage_sets": []})));
+    }
+    let engine = live.engine.read();
+    let segments: Vec<Value> = live
+        .rules
+        .segments()
+        .map(|s| {
+            json!({
+                "key": s.key,
+                "name": s.display_name,
+                "size": engine.members(&s.key).map_or(0, |b| b.len()),
+            })
+        })
+        .collect();
+    let stage_sets: Vec<Value> = live
+        .rules
+        .stage_sets()
+        .map(|set| {
+            json!({
+                "key": set.key,
+                "stages": set.stages.iter().map(|st| json!({
+                    "name": st.name,
+                    "size": engine.stage_members(&set.key, &st.name).map_or(0, |b| b.len()),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"segments": segments, "stage_sets": stage_sets})))
+}
+
+async fn segment(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let live = live(&app)?;
+    let Some(s) = live.rules.segment(&key).filter(|_| ws == live.workspace) else { return Err(no_segment(&key)) };
+    let size = live.engine.read().members(&key).map_or(0, |b| b.len());
+    let recent: Vec<crate::live::RecentChange> =
+        live.recent.lock().get(&key).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default();
+    Ok(Json(json!({
+        "key": s.key,
+        "name": s.display_name,
+        "definition": format!("{}", tidings_rules::Definition::Segment(s.clone())),
+        "rule": serde_json::to_value(&s.condition).unwrap_or(Value::Null),
+        "size": size,
+        "recent_changes": recent,
+    })))
+}
+
+#[derive(Deserialize)]
+struct MembersQuery {
+    cursor: Option<u32>,
+    limit: Option<usize>,
+}
+
+async fn segment_members(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Query(q): Query<MembersQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let live = live(&app)?;
+    if ws != live.workspace || live.rules.segment(&key).is_none() {
+        return Err(no_segment(&key));
+    }
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > MAX_EVENTS_PAGE {
+        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_EVENTS_PAGE}")));
+    }
+    let after = q.cursor.unwrap_or(0);
+    let page: Vec<u32> = {
+        let engine = live.engine.read();
+        let Some(b) = engine.members(&key) else { return Err(no_segment(&key)) };
+        b.iter().filter(|&p| q.cursor.is_none() || p > after).take(limit + 1).collect()
+    };
+    let more = page.len() > limit;
+    let page = page[..page.len().min(limit)].to_vec();
+    let next = if more { page.last().copied() } else { None };
+    let ids = page.clone();
+    let profiles = blocking(&app, move |s| {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = s.profile(ws, tidings_model::ProfileId(i64::from(id)))? {
+                out.push(json!({"user_id": p.user_id, "anonymous_ids": p.anonymous_ids}));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({"members": profiles, "next_cursor": next.map(|c| c.to_string())})))
+}
+
+async fn segment_explain(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((key, user_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let live = live(&app)?;
+    if ws != live.workspace || live.rules.get(&key).is_none() {
+        return Err(no_segment(&key));
+    }
+    let id = user_id.clone();
+    let history = blocking(&app, move |s| {
+        let Some(p) = s.find_profile(ws, &id)? else { return Ok(None) };
+        s.profile_history(ws, p.id).map(Some)
+    })
+    .await?
+    .ok_or_else(|| no_profile(&user_id))?;
+    let input = tidings_engine::ProfileInput::from_stored(&history);
+    let now = app.clock.now();
+    let e =
+        tidings_engine::explain(&live.rules, &key, &input, now, &live.default_tz).ok_or_else(|| no_segment(&key))?;
+    Ok(Json(json!({"as_of": format_time(now), "explanation": e, "text": e.to_string()})))
 }

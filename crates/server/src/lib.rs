@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod track;
 pub mod v1;
@@ -39,11 +40,19 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The live segment engine of the default workspace, when it has definitions.
+    pub live: Option<Arc<live::Live>>,
     /// The keys that sign and verify tracking tokens.
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
 }
 
 impl AppState {
+    /// With the live engine (see [`live::Live::start`]).
+    pub fn with_live(mut self, live: Arc<live::Live>) -> AppState {
+        self.live = Some(live);
+        self
+    }
+
     /// With the keys of the tracking links.
     pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
         self.signing = Some(Arc::new(keys));
@@ -54,7 +63,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState { store, ingest, clock, metrics, signing: None }
+        AppState { store, ingest, clock, metrics, live: None, signing: None }
     }
 }
 

@@ -3,6 +3,8 @@
 mod crash;
 mod demo;
 mod import;
+mod live;
+mod segments;
 mod serve;
 
 use std::net::{SocketAddr, TcpListener};

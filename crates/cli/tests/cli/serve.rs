@@ -60,6 +60,7 @@ fn every_command_has_help() {
         vec!["check", "--help"],
         vec!["demo", "--help"],
         vec!["init", "--help"],
+        vec!["segments", "eval", "--help"],
         vec!["profile", "explain", "--help"],
         vec!["predict", "--help"],
         vec!["experiments", "report", "--help"],

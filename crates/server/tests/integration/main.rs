@@ -24,7 +24,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Without segment definitions.
     pub fn start() -> Server {
+        Server::start_with(None)
+    }
+
+    /// With the live engine over `rules`.
+    pub fn start_live(rules: &str) -> Server {
+        Server::start_with(Some(rules))
+    }
+
+    fn start_with(rules: Option<&str>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).unwrap());
         let now = WallClock.now();
@@ -33,7 +43,19 @@ impl Server {
         store.add_key(ws, KeyKind::Write, &keys::hash(&write), "test", now).unwrap();
         store.add_key(ws, KeyKind::Admin, &keys::hash(&admin), "test", now).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let app = AppState::new(store.clone(), Arc::new(WallClock), Vec::new());
+        let app = match rules {
+            None => AppState::new(store.clone(), Arc::new(WallClock), Vec::new()),
+            Some(text) => {
+                let files = [tidings_rules::SourceFile::new("s.rules", text)];
+                let (rules, d) = tidings_rules::check_workspace(&files, None);
+                assert!(d.is_empty(), "{d:?}");
+                let clock = Arc::new(WallClock);
+                let (live, observer) =
+                    tidings_server::live::Live::start(store.clone(), clock, ws, rules, jiff::tz::TimeZone::UTC)
+                        .unwrap();
+                AppState::new(store.clone(), Arc::new(WallClock), vec![observer]).with_live(live)
+            }
+        };
         let signing =
             tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
         let app = app.with_signing(signing.clone());

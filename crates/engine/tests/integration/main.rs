@@ -1,0 +1,7 @@
+//! The engine's integration tests, linked into one binary.
+
+mod differential;
+mod engine_api;
+mod forms;
+mod spec_example;
+mod support;

@@ -1,0 +1,396 @@
+//! The live engine of the default workspace: segments and stages kept exact
+//! as events are stored and as time passes, and every change recorded once
+//! as an event (`Segment Entered`, `Segment Exited`, `Stage Changed`) in the
+//! profile's history, where journeys, rules and the timeline see it.
+//!
+//! One thread owns the engine. Committed appends reach it through the ingest
+//! writer's [`AppendObserver`]; between messages it sleeps until the
+//! engine's next wake-up, so a change with time alone (a window sliding
+//! out, a deadline passing) is recorded at its exact time without another
+//! event. Change events carry deterministic message ids, so replaying after
+//! a restart records nothing twice. The engine's state is snapshotted into
+//! the store; a restart restores it and replays only the log after it.
+
+use crate::ingest::AppendObserver;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use jiff::tz::TimeZone;
+use parking_lot::{Mutex, RwLock};
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tidings_engine::{Change, ChangeKind, Engine, Observed, ProfileInput};
+use tidings_model::message::{Envelope, parse_message};
+use tidings_model::time::format_time;
+use tidings_model::{Clock, Message, ProfileId, StoredEvent, WorkspaceId};
+use tidings_store::{AppendBatch, AppendResult, Outcome, Snapshot, Store, StoreError};
+
+/// The snapshot's name in the store.
+const SNAPSHOT: &str = "engine";
+/// How often the state is saved while running.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+/// Recent changes kept per segment for the API.
+const RECENT: usize = 100;
+/// Log entries read per page when catching up.
+const PAGE: usize = 5_000;
+
+/// A change as the API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentChange {
+    pub profile: i64,
+    pub user_id: Option<String>,
+    pub change: String,
+    pub at: String,
+}
+
+enum Cmd {
+    Events(Vec<StoredEvent>),
+    Merge { from: ProfileId, into: ProfileId },
+    Stop,
+}
+
+/// The running engine, shared with the API.
+pub struct Live {
+    pub workspace: WorkspaceId,
+    pub rules: Arc<tidings_rules::Workspace>,
+    pub engine: Arc<RwLock<Engine>>,
+    pub recent: Arc<Mutex<HashMap<String, VecDeque<RecentChange>>>>,
+    pub default_tz: TimeZone,
+    tx: Sender<Cmd>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Sends committed appends of the live workspace to the engine thread.
+pub struct LiveObserver {
+    workspace: WorkspaceId,
+    tx: Sender<Cmd>,
+}
+
+impl AppendObserver for LiveObserver {
+    fn appended(&self, batches: &[AppendBatch], result: &AppendResult) {
+        let mut events = Vec::new();
+        for (batch, outcomes) in batches.iter().zip(&result.outcomes) {
+            if batch.workspace != self.workspace {
+                continue;
+            }
+            for (m, o) in batch.messages.iter().zip(outcomes) {
+                if let Outcome::Stored { seq, profile } = o {
+                    events.push(stored(m, *seq, *profile));
+                }
+            }
+        }
+        // Merges first: the engine rebuilds the surviving profile from its whole history.
+        for &(ws, from, into) in &result.merges {
+            if ws == self.workspace {
+                let _ = self.tx.send(Cmd::Merge { from, into });
+            }
+        }
+        if !events.is_empty() {
+            let _ = self.tx.send(Cmd::Events(events));
+        }
+    }
+}
+
+fn stored(m: &Message, seq: i64, profile: ProfileId) -> StoredEvent {
+    StoredEvent {
+        seq,
+        profile,
+        message_id: m.message_id.clone(),
+        kind: m.kind,
+        event: m.event.clone(),
+        user_id: m.user_id.clone(),
+        anonymous_id: m.anonymous_id.clone(),
+        timestamp: m.timestamp,
+        received_at: m.received_at,
+        body: m.body.clone(),
+    }
+}
+
+impl Live {
+    /// Builds the engine (from its snapshot and the log after it, or from
+    /// the whole log) before the server accepts requests, and starts its thread.
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        workspace: WorkspaceId,
+        rules: tidings_rules::Workspace,
+        default_tz: TimeZone,
+    ) -> Result<(Arc<Live>, Arc<dyn AppendObserver>), StoreError> {
+        let started = Instant::now();
+        let now = clock.now();
+        let err = |e: tidings_engine::EngineError| StoreError::Database(format!("the segment engine: {e}"));
+        let restored = match store.load_snapshot(workspace, SNAPSHOT)? {
+            Some(s) => match serde_json::from_slice::<tidings_engine::Snapshot>(&s.data) {
+                Ok(snap) => match Engine::restore(&rules, default_tz.clone(), snap) {
+                    Ok(e) => Some((e, s.seq)),
+                    Err(e) => {
+                        tracing::info!(reason = %e, "the definitions changed since the snapshot; rebuilding from the log");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable engine snapshot; rebuilding from the log");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (mut engine, mut last_seq) = match restored {
+            Some(x) => x,
+            None => {
+                let mut engine = Engine::new(&rules, default_tz.clone()).map_err(err)?;
+                let last = store.stats(workspace)?.last_seq;
+                let mut after = ProfileId(0);
+                let mut n = 0usize;
+                loop {
+                    let ids = store.profile_ids(workspace, after, PAGE)?;
+                    let Some(&l) = ids.last() else { break };
+                    after = l;
+                    for id in ids {
+                        let history = store.profile_history(workspace, id)?;
+                        engine.backfill(id, &ProfileInput::from_stored(&history), now).map_err(err)?;
+                        n += 1;
+                    }
+                }
+                tracing::info!(
+                    profiles = n,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "segments built from the log"
+                );
+                (engine, last)
+            }
+        };
+        // Whatever came after the snapshot.
+        let mut replayed = 0usize;
+        let mut pending_changes = Vec::new();
+        loop {
+            let page = store.scan(workspace, last_seq, PAGE)?;
+            let Some(last) = page.last() else { break };
+            last_seq = last.seq;
+            for e in &page {
+                pending_changes.extend(engine.apply(e.profile, Observed::from_stored(e), now).map_err(err)?);
+                replayed += 1;
+            }
+        }
+        pending_changes.extend(engine.advance(now));
+        if replayed > 0 {
+            tracing::info!(events = replayed, "replayed the log after the engine snapshot");
+        }
+        let (tx, rx) = unbounded();
+        let live = Arc::new(Live {
+            workspace,
+            rules: Arc::new(rules),
+            engine: Arc::new(RwLock::new(engine)),
+            recent: Arc::default(),
+            default_tz,
+            tx: tx.clone(),
+            thread: Mutex::new(None),
+        });
+        let mut runner = Runner {
+            live: live.clone(),
+            store,
+            clock,
+            last_seq,
+            user_ids: HashMap::new(),
+            last_snapshot: Instant::now(),
+        };
+        runner.record(pending_changes);
+        let handle = std::thread::Builder::new()
+            .name("segment-engine".into())
+            .spawn(move || runner.run(rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the engine thread: {e}")))?;
+        *live.thread.lock() = Some(handle);
+        let observer: Arc<dyn AppendObserver> = Arc::new(LiveObserver { workspace, tx });
+        Ok((live, observer))
+    }
+
+    /// Stops the thread after it saved a snapshot.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Cmd::Stop);
+        if let Some(h) = self.thread.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Runner {
+    live: Arc<Live>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    last_seq: i64,
+    user_ids: HashMap<ProfileId, (Option<String>, Option<String>)>,
+    last_snapshot: Instant,
+}
+
+impl Runner {
+    fn run(mut self, rx: Receiver<Cmd>) {
+        loop {
+            let now = self.clock.now();
+            let wake = self.live.engine.read().next_wake();
+            let wait = match wake {
+                Some(w) if w <= now => Duration::ZERO,
+                Some(w) => Duration::from_micros((w - now) as u64).min(Duration::from_secs(1)),
+                None => Duration::from_secs(1),
+            };
+            let changes = match rx.recv_timeout(wait) {
+                Ok(Cmd::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    self.save();
+                    return;
+                }
+                Ok(Cmd::Events(events)) => {
+                    let now = self.clock.now();
+                    let mut engine = self.live.engine.write();
+                    let mut changes = Vec::new();
+                    for e in &events {
+                        self.last_seq = self.last_seq.max(e.seq);
+                        match engine.apply(e.profile, Observed::from_stored(e), now) {
+                            Ok(c) => changes.extend(c),
+                            Err(err) => {
+                                tracing::error!(error = %err, profile = e.profile.0, "the engine refused an event")
+                            }
+                        }
+                    }
+                    changes
+                }
+                Ok(Cmd::Merge { from, into }) => {
+                    self.user_ids.remove(&into);
+                    let now = self.clock.now();
+                    match self.store.profile_history(self.live.workspace, into) {
+                        Ok(h) => {
+                            match self.live.engine.write().merge(from, into, &ProfileInput::from_stored(&h), now) {
+                                Ok(c) => c,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "the engine could not merge profiles");
+                                    Vec::new()
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not read a merged profile's history");
+                            Vec::new()
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.live.engine.write().advance(self.clock.now()),
+            };
+            self.record(changes);
+            if self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                self.save();
+            }
+        }
+    }
+
+    fn ids_of(&mut self, p: ProfileId) -> (Option<String>, Option<String>) {
+        if let Some(ids) = self.user_ids.get(&p) {
+            return ids.clone();
+        }
+        let ids = match self.store.profile(self.live.workspace, p) {
+            Ok(Some(prof)) => (prof.user_id.clone(), prof.anonymous_ids.first().cloned()),
+            _ => (None, None),
+        };
+        if ids.0.is_some() {
+            self.user_ids.insert(p, ids.clone());
+        }
+        ids
+    }
+
+    /// Appends each change as an event of the profile, and applies those
+    /// events to the engine too (rules may use them).
+    fn record(&mut self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let ws = self.live.workspace;
+        let mut messages = Vec::with_capacity(changes.len());
+        for c in &changes {
+            let (user_id, anonymous_id) = self.ids_of(c.profile);
+            if user_id.is_none() && anonymous_id.is_none() {
+                continue;
+            }
+            let (event, props, label, key) = match &c.kind {
+                ChangeKind::Entered { segment } => {
+                    ("Segment Entered", json!({"segment": segment}), "entered", segment.clone())
+                }
+                ChangeKind::Exited { segment } => {
+                    ("Segment Exited", json!({"segment": segment}), "exited", segment.clone())
+                }
+                ChangeKind::StageChanged { set, from, to } => (
+                    "Stage Changed",
+                    json!({"stage_set": set, "from": from, "to": to}),
+                    "stage",
+                    format!("{set}.{}", to.as_deref().unwrap_or("-")),
+                ),
+            };
+            let text = json!({
+                "type": "track",
+                "userId": user_id,
+                "anonymousId": if user_id.is_none() { anonymous_id.clone() } else { None },
+                "event": event,
+                "messageId": format!("engine-{}-{}-{label}-{key}-{}", ws.0, c.profile.0, c.at),
+                "timestamp": format_time(c.at),
+                "properties": props,
+                "context": {"library": {"name": "tidings-engine"}},
+            })
+            .to_string();
+            let env = Envelope { received_at: self.clock.now(), sent_at: None, default_type: None };
+            match parse_message(&text, &env, &mut tidings_model::message::new_message_id) {
+                Ok(m) => messages.push(m),
+                Err(e) => tracing::error!(error = %e, "could not form a change event"),
+            }
+            if let ChangeKind::Entered { segment } | ChangeKind::Exited { segment } = &c.kind {
+                let mut recent = self.live.recent.lock();
+                let q = recent.entry(segment.clone()).or_default();
+                if q.len() == RECENT {
+                    q.pop_front();
+                }
+                q.push_back(RecentChange {
+                    profile: c.profile.0,
+                    user_id: user_id.clone(),
+                    change: label.to_string(),
+                    at: format_time(c.at),
+                });
+            }
+        }
+        if messages.is_empty() {
+            return;
+        }
+        match self.store.append(&[AppendBatch { workspace: ws, messages: messages.clone() }]) {
+            Ok(r) => {
+                let now = self.clock.now();
+                let mut engine = self.live.engine.write();
+                let mut more = Vec::new();
+                for (m, o) in messages.iter().zip(r.outcomes.into_iter().flatten()) {
+                    if let Outcome::Stored { seq, profile } = o {
+                        self.last_seq = self.last_seq.max(seq);
+                        if let Ok(c) = engine.apply(profile, Observed::from_stored(&stored(m, seq, profile)), now) {
+                            more.extend(c);
+                        }
+                    }
+                }
+                drop(engine);
+                // Rules about the engine's own events can flip in turn; each round is smaller.
+                self.record(more);
+            }
+            Err(e) => tracing::error!(error = %e, "could not record segment changes; they are recomputed on restart"),
+        }
+    }
+
+    fn save(&mut self) {
+        let snap = self.live.engine.read().snapshot();
+        match serde_json::to_vec(&snap) {
+            Ok(data) => {
+                let s = Snapshot { seq: self.last_seq, taken_at: self.clock.now(), data };
+                if let Err(e) = self.store.save_snapshot(self.live.workspace, SNAPSHOT, &s) {
+                    tracing::warn!(error = %e, "could not save the engine snapshot");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not encode the engine snapshot"),
+        }
+        self.last_snapshot = Instant::now();
+    }
+}
+
+/// The members of `segment` as the live engine holds them, as profile ids.
+pub fn members(live: &Live, segment: &str) -> Option<Vec<u32>> {
+    live.engine.read().members(segment).map(|b| b.iter().collect())
+}
