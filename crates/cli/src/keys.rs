@@ -38,11 +38,17 @@ pub enum KeysCommand {
         label: String,
     },
     /// Revoke a key by the id `keys list` shows; it stops working at once.
-    Revoke { id: i64 },
+    Revoke {
+        /// The key's id, from `tidings keys list`.
+        id: i64,
+    },
     /// List workspaces.
     Workspaces,
     /// Create a workspace with a new write key and admin key.
-    CreateWorkspace { name: String },
+    CreateWorkspace {
+        /// Lower-case letters, digits and _, starting with a letter.
+        name: String,
+    },
 }
 
 pub fn run(args: KeysArgs) -> Result<()> {

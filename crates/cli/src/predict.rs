@@ -105,7 +105,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
                 (e.timestamp.div_euclid(DAY) as i32, v.filter(|v| v.is_finite()).unwrap_or(0.0))
             })
             .collect();
-        let id = p.user_id.clone().or_else(|| p.anonymous_ids.first().cloned())?;
+        let id = p.display_id()?;
         (!purchases.is_empty()).then_some((id, purchases))
     })?;
     if buyers.len() < 10 {

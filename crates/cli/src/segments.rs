@@ -141,7 +141,7 @@ fn eval(c: Common, only: Vec<String>, quiet: bool) -> Result<()> {
     }
     let (rules, now, tz) = (&s.rules, s.now, &s.tz);
     let mut lines: Vec<String> = for_each_profile(&s.store, s.ws, quiet, |p, history| {
-        let id = p.user_id.clone().or_else(|| p.anonymous_ids.first().cloned())?;
+        let id = p.display_id()?;
         let input = ProfileInput::from_stored(history);
         let e = tidings_engine::reference::evaluate(rules, &input, now, tz);
         let keys: Vec<String> = e
@@ -174,7 +174,7 @@ fn members(m: MembersArgs) -> Result<()> {
         if !e.is_member(key) {
             return None;
         }
-        p.user_id.clone().or_else(|| p.anonymous_ids.first().cloned())
+        p.display_id()
     })?;
     ids.sort_unstable();
     for id in &ids {

@@ -10,6 +10,19 @@ use serde_json::{Map, Value};
 pub const ENGINE_EVENTS: &[&str] =
     &["Email Sent", "Email Delivered", "Email Bounced", "Segment Entered", "Segment Exited", "Stage Changed"];
 
+/// A SQL condition on columns `type` and `event` that is true for activity
+/// (see [`is_activity`]), for stores that compute first and last seen in SQL.
+pub fn activity_sql() -> String {
+    let engine: Vec<String> = ENGINE_EVENTS.iter().map(|e| format!("'{}'", e.replace('\'', "''"))).collect();
+    format!(
+        "(type IN ({}, {}) OR (type = {} AND event NOT IN ({})))",
+        MessageType::Page.code(),
+        MessageType::Screen.code(),
+        MessageType::Track.code(),
+        engine.join(", ")
+    )
+}
+
 /// One message in the event log, with the profile it belongs to now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

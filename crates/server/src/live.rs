@@ -389,8 +389,3 @@ impl Runner {
         self.last_snapshot = Instant::now();
     }
 }
-
-/// The members of `segment` as the live engine holds them, as profile ids.
-pub fn members(live: &Live, segment: &str) -> Option<Vec<u32>> {
-    live.engine.read().members(segment).map(|b| b.iter().collect())
-}

@@ -395,10 +395,15 @@ impl Store for PostgresStore {
     }
 
     fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>> {
-        let events = self.profile_history(ws, id)?;
-        let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
-        let first = it.next();
-        Ok(first.map(|f| (f, it.next_back().unwrap_or(f))))
+        let sql = format!(
+            "SELECT min(ts), max(ts) FROM events WHERE profile_id = $1 AND workspace_id = $2 AND {}",
+            tidings_model::event::activity_sql()
+        );
+        self.with(|c| {
+            let row = c.query_one(&sql, &[&id.0, &ws.0]).map_err(db_err)?;
+            let (first, last): (Option<Micros>, Option<Micros>) = (row.get(0), row.get(1));
+            Ok(first.zip(last))
+        })
     }
 
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {

@@ -432,10 +432,18 @@ impl Store for SqliteStore {
     }
 
     fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>> {
-        let events = self.profile_history(ws, id)?;
-        let mut it = events.iter().filter(|e| e.is_activity()).map(|e| e.timestamp);
-        let first = it.next();
-        Ok(first.map(|f| (f, it.next_back().unwrap_or(f))))
+        let sql = format!(
+            "SELECT min(ts), max(ts) FROM events WHERE profile_id = ?1 AND workspace_id = ?2 AND {}",
+            tidings_model::event::activity_sql()
+        );
+        self.read(|c| {
+            let (first, last): (Option<Micros>, Option<Micros>) = c
+                .prepare_cached(&sql)
+                .map_err(db_err)?
+                .query_row(params![id.0, ws.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?;
+            Ok(first.zip(last))
+        })
     }
 
     fn event_names(&self, ws: WorkspaceId) -> Result<Vec<String>> {

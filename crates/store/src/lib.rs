@@ -64,6 +64,13 @@ pub struct Profile {
     pub created_at: Micros,
 }
 
+impl Profile {
+    /// The id to show: the main user id, else the first anonymous id.
+    pub fn display_id(&self) -> Option<String> {
+        self.user_id.clone().or_else(|| self.anonymous_ids.first().cloned())
+    }
+}
+
 /// What happened to one appended message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
