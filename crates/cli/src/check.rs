@@ -96,18 +96,28 @@ pub fn run(args: CheckArgs) -> Result<()> {
     }
     let (workspace, mut diags) = check_workspace(&files, None);
     let templates = template_names(&args.dir);
+    let (compiled, template_errors) =
+        if args.dir.is_dir() { crate::workspace::load_templates(&args.dir)? } else { Default::default() };
+    for e in &template_errors {
+        eprintln!("error: {e}");
+    }
     let (checked, jdiags) = tidings_journeys::check_journeys(&journeys, &workspace, templates.as_deref(), None);
     diags.extend(jdiags);
     let all: Vec<SourceFile> = files.iter().chain(&journeys).cloned().collect();
     if !diags.is_empty() {
         eprintln!("{}", render_diagnostics(&diags, &all));
     }
-    if has_errors(&diags) {
-        let n = diags.iter().filter(|d| d.is_error()).count();
+    if has_errors(&diags) || !template_errors.is_empty() {
+        let n = diags.iter().filter(|d| d.is_error()).count() + template_errors.len();
         bail!("{n} error(s) in the definitions; fix them and run `tidings check` again");
     }
     let segments = workspace.segments().count();
     let stages = workspace.stage_sets().count();
-    println!("ok: {} file(s), {segments} segment(s), {stages} stage set(s), {} journey(s)", all.len(), checked.len());
+    println!(
+        "ok: {} file(s), {segments} segment(s), {stages} stage set(s), {} journey(s), {} template(s)",
+        all.len(),
+        checked.len(),
+        compiled.len()
+    );
     Ok(())
 }

@@ -38,6 +38,22 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 # servers sharing PostgreSQL must share it. A comma-separated list rotates
 # keys: the first signs, all verify.
 # signing_key = "..."
+
+[mail]
+# The sender of every message.
+# from = "Example Shop <shop@example.com>"
+# Where mail goes: an SMTP relay. When unset, messages are written as .eml
+# files into mail/ in this folder, to try things out.
+# smtp_url = "smtp://127.0.0.1:25"
+# At most this many messages per second (unset: as fast as the relay takes them).
+# rate = 50
+# The public address of this server, for tracking and unsubscribe links
+# [default: http:// + the listen address].
+# public_url = "https://mail.example.com"
+# DKIM signing (relaxed/relaxed): the private key (PEM, RSA), selector and domain.
+# dkim_key_file = "dkim.pem"
+# dkim_selector = "tidings"
+# dkim_domain = "example.com"
 "#;
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +67,20 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub tracking: TrackingConfig,
+    #[serde(default)]
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub from: Option<String>,
+    pub smtp_url: Option<String>,
+    pub rate: Option<f64>,
+    pub public_url: Option<String>,
+    pub dkim_key_file: Option<String>,
+    pub dkim_selector: Option<String>,
+    pub dkim_domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,22 +3,39 @@
 //! deterministic simulator in `tidings-testkit`, driven by a simulated clock
 //! that runs weeks in seconds through the same ingest path as the server.
 //!
-//! What runs today: the simulated shop, ingest (validation, idempotency,
-//! identity joins, traits by event time) into a fresh data folder, and the
-//! report of what was stored. Segments, journeys and email delivery join the
-//! demo as they are built (see `issues`); the report says so.
+//! The real parts run on it, in one process: the server (ingest, tracking
+//! endpoints, admin API) on a local port, the live segment engine, the
+//! automation runner (journeys, policies, rendering, delivery to .eml files
+//! or an SMTP server), all on a simulated clock that moves an hour at a time.
+//! Each hour: the people's reactions to earlier email go through the
+//! tracking endpoints (open pixel, signed click links, one-click
+//! unsubscribe) at their own times; the hour's behaviour is ingested; the
+//! engine catches up ([`Live::sync`]); the runner does its round and what it
+//! sent is handed to the simulated people, who react later.
+//!
+//! The experiment: half the known people (by a hash of their id) get the
+//! behavioural journeys, the other half one generic newsletter a week
+//! (Tuesdays 10:00 UTC). Each person's arm is a trait (`experiment_arm`)
+//! and an `Experiment Viewed` exposure, so `tidings experiments report`
+//! measures it like any other experiment.
 
 use crate::config;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
+use tidings_model::SimClock;
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::format_time;
 use tidings_model::{KeyKind, Message, keys};
-use tidings_store::{AppendBatch, Outcome, Store};
+use tidings_render::SigningKeys;
+use tidings_server::AppState;
+use tidings_server::live::Live;
+use tidings_store::{Outcome, Store};
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 use tidings_testkit::{HOUR, SimConfig, Simulation};
 
@@ -45,9 +62,33 @@ pub struct DemoArgs {
     /// Also write every simulated message to this NDJSON file (for tests and benchmarks).
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// Deliver to this SMTP server (smtp://host:port) instead of .eml files in DATA/mail.
+    #[arg(long)]
+    pub smtp: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The demo's tracking-link key: fixed, so the .eml files are the same on every run. Demo data only.
+const DEMO_SIGNING_KEY: &str = "demo-signing-key-for-simulated-data-only-0001";
+/// The demo's experiment: behavioural journeys vs one generic weekly newsletter.
+pub const EXPERIMENT: &str = "behavioural_vs_newsletter";
+/// Attribution: an order within this long after a click (else a human open) counts for that email (last touch).
+const ATTRIBUTION: i64 = 5 * tidings_testkit::DAY;
+
+/// The arm of a simulated person in the demo's experiment: half get the
+/// behavioural journeys, half the weekly newsletter, by a hash of their id.
+fn arm(user_id: &str) -> &'static str {
+    let d = sha2::Sha256::digest(format!("{EXPERIMENT}:{user_id}").as_bytes());
+    if d[0] & 1 == 0 { "journeys" } else { "newsletter" }
+}
+
+/// What the demo remembers of a sent message, to send its reactions through the tracking endpoints.
+struct Outgoing {
+    profile: tidings_model::ProfileId,
+    message_id: String,
+    links: Vec<String>,
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
@@ -55,10 +96,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
         bail!("--profiles and --days must be at least 1");
     }
     prepare_folder(&a.data)?;
-    let store = SqliteStore::open(&a.data, Mode::ReadWrite, Durability::Process)?;
+    let started = std::time::Instant::now();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&a.data, Mode::ReadWrite, Durability::Process)?);
     let cfg = SimConfig::new(a.seed, a.profiles, tidings_testkit::DEFAULT_START, a.days);
     let mut sim = Simulation::new(cfg);
     let start = sim.clock();
+    let clock = Arc::new(SimClock::new(start));
     let ws = store.create_workspace("default", start)?.id;
     store.add_key(ws, KeyKind::Write, &keys::hash(DEMO_WRITE_KEY), "demo", start)?;
     store.add_key(ws, KeyKind::Admin, &keys::hash(DEMO_ADMIN_KEY), "demo", start)?;
@@ -68,6 +111,52 @@ pub fn run(a: DemoArgs) -> Result<()> {
         )),
         None => None,
     };
+    let defs = crate::workspace::load(&a.data, None)?;
+    let (live, observer) =
+        Live::start(store.clone(), clock.clone(), ws, defs.rules.clone(), jiff::tz::TimeZone::UTC, true)?;
+    let signing = SigningKeys::new(vec![DEMO_SIGNING_KEY.as_bytes().to_vec()])
+        .map_err(|e| anyhow::anyhow!("the demo signing key: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let app = AppState::new(store.clone(), clock.clone(), vec![observer])
+        .with_live(live.clone())
+        .with_signing(signing.clone());
+    let ingest = app.ingest.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(tidings_server::serve(listener, app, async {
+        let _ = stop_rx.await;
+    }));
+    let config = crate::config::Config::load(&a.data)?;
+    let (transport, described) = crate::mail::transport(&a.data, &config, clock.clone(), a.smtp.as_deref())?;
+    let public = format!("http://{addr}");
+    let sender = tidings_automation::Sender {
+        from: tidings_render::Mailbox::new(Some("Example Shop (simulated)"), "shop@example.com")?,
+        envelope_from: None,
+        tracking_base: public.clone(),
+        keys: Arc::new(signing.clone()),
+        dkim: None,
+        message_id_domain: "shop.example.com".into(),
+    };
+    let parse = |rule: &str| tidings_rules::parse_condition(rule).map_err(|e| anyhow::anyhow!("{rule}: {e:?}"));
+    let assets = Arc::new(tidings_automation::Assets {
+        rules: Arc::new(defs.rules.clone()),
+        journeys: defs.journeys.clone(),
+        templates: defs.templates.clone(),
+        policy: Default::default(),
+        default_tz: jiff::tz::TimeZone::UTC,
+        audience: Some(parse(r#"trait experiment_arm == "journeys""#)?),
+    });
+    let newsletter_audience = parse(r#"trait experiment_arm == "newsletter""#)?;
+    let mut automation = tidings_automation::Automation::new(
+        store.clone(),
+        ws,
+        assets,
+        sender,
+        transport,
+        Arc::new(crate::mail::IngestEmitter(ingest.clone())),
+    )?;
+    let mut client = tidings_testkit::http::Client::new(addr);
 
     let hours = u64::from(a.days) * 24;
     let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(hours) };
@@ -79,8 +168,25 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let (mut stored, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
     let mut line = Vec::new();
+    let mut reactions: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64, usize)>> = Default::default();
+    let mut pending: Vec<Option<(tidings_testkit::Reaction, usize)>> = Vec::new();
+    let mut outgoing: Vec<Outgoing> = Vec::new();
+    let mut arms: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut tally = Tally::default();
     for h in 1..=hours {
         let until = start + h as i64 * HOUR;
+        // Reactions to earlier email, at their own times, through the tracking endpoints.
+        while let Some(std::cmp::Reverse((at, _, i))) = reactions.peek().copied() {
+            if at > until {
+                break;
+            }
+            reactions.pop();
+            clock.advance_to(at);
+            if let Some((r, o)) = pending[i].take() {
+                react(&mut client, &signing, &public, ws, &outgoing[o], &r, &mut tally)?;
+            }
+        }
+        clock.advance_to(until);
         let msgs = sim.advance_to(until);
         let mut batch: Vec<Message> = Vec::with_capacity(msgs.len());
         for m in &msgs {
@@ -89,26 +195,73 @@ pub fn run(a: DemoArgs) -> Result<()> {
             if let Some(w) = export.as_mut() {
                 w.write_all(&line)?;
             }
-            let text = std::str::from_utf8(&line).context("the simulator wrote invalid UTF-8")?.trim_end();
-            // Received when it happened: the simulated clock is the server's clock.
-            let env = Envelope { received_at: m.timestamp, sent_at: None, default_type: None };
-            match parse_message(text, &env, &mut tidings_model::message::new_message_id) {
-                Ok(msg) => {
-                    let name = msg.event.clone().unwrap_or_else(|| msg.kind.as_str().to_string());
-                    *counts.entry(format!("{} {name}", msg.kind.as_str())).or_default() += 1;
-                    batch.push(msg);
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&line).context("the simulator wrote invalid JSON")?;
+            // The experiment: each known person's arm, as a trait and as an exposure.
+            if let Some(uid) = m.user_id() {
+                let arm = *arms.entry(uid.clone()).or_insert_with(|| arm(&uid));
+                if value["type"] == "identify" {
+                    value["traits"]["experiment_arm"] = serde_json::Value::String(arm.into());
+                    if tally.exposed.insert(uid.clone()) {
+                        let exposure = serde_json::json!({
+                            "type": "track", "userId": uid, "event": "Experiment Viewed",
+                            "messageId": format!("demo-exposure-{uid}"),
+                            "timestamp": value["timestamp"].clone(),
+                            "properties": {"experiment_id": EXPERIMENT, "variation_id": arm},
+                            "context": {"library": {"name": "tidings-demo"}},
+                        });
+                        push(&exposure.to_string(), m.timestamp, &mut batch, &mut counts, &mut rejected);
+                    }
                 }
-                Err(_) => rejected += 1,
             }
+            push(&value.to_string(), m.timestamp, &mut batch, &mut counts, &mut rejected);
         }
-        if !batch.is_empty() {
-            let r = store.append(&[AppendBatch { workspace: ws, messages: batch }])?;
-            for o in r.outcomes.iter().flatten() {
+        for chunk in batch.chunks(5_000) {
+            let outcomes = ingest.append_blocking(ws, chunk.to_vec()).map_err(|e| anyhow::anyhow!(e))?;
+            for o in &outcomes {
                 match o {
                     Outcome::Stored { .. } => stored += 1,
                     Outcome::Duplicate => duplicates += 1,
                 }
             }
+        }
+        live.sync();
+        // The control arm: one generic newsletter a week, Tuesdays 10:00 UTC.
+        let t = jiff::Timestamp::from_microsecond(until)?.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        let mut report = tidings_automation::StepReport::default();
+        if t.weekday() == jiff::civil::Weekday::Tuesday && t.hour() == 10 {
+            let name = format!("newsletter-{}", t.date());
+            automation.broadcast(&name, "newsletter", &newsletter_audience, until, &mut report)?;
+        }
+        for _ in 0..4 {
+            let r = automation.step(until)?;
+            let idle = r.events == 0 && r.timers == 0 && r.sent.is_empty();
+            merge(&mut report, r);
+            live.sync();
+            if idle {
+                break;
+            }
+        }
+        for s in std::mem::take(&mut report.sent) {
+            let email = sim_email(&s, sim.catalog());
+            let o = outgoing.len();
+            outgoing.push(Outgoing {
+                profile: s.profile,
+                message_id: s.message_id.clone(),
+                links: s.email.links.urls.clone(),
+            });
+            tally.sent_by_source.entry(s.source.clone()).and_modify(|n| *n += 1).or_insert(1);
+            if email.user_id.is_empty() {
+                continue;
+            }
+            for r in sim.deliver(&email) {
+                let i = pending.len();
+                reactions.push(std::cmp::Reverse((r.at, i as u64, i)));
+                pending.push(Some((r, o)));
+            }
+        }
+        for (decision, source, reason) in report.reasons.drain(..) {
+            *tally.reasons.entry((source, decision, generalize(&reason))).or_default() += 1;
         }
         bar.set_position(h);
         bar.set_message(format!("{}/{}", h / 24 + 1, a.days));
@@ -117,9 +270,304 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if let Some(mut w) = export {
         w.flush()?;
     }
+    let _ = stop_tx.send(());
+    let _ = runtime.block_on(server);
+    live.sync();
+    let sizes: Vec<(String, u64)> = defs
+        .rules
+        .segments()
+        .map(|s| (s.key.clone(), live.engine.read().members(&s.key).map_or(0, |b| b.len())))
+        .collect();
+    live.stop();
     let stats = store.stats(ws)?;
-    print!("{}", report(&a, &sim, start, &counts, stats, stored, duplicates, rejected));
+    let outcomes = outcomes(store.as_ref(), ws)?;
+    drop(automation);
+    let elapsed = started.elapsed();
+    print!(
+        "{}",
+        report(&a, &sim, start, &counts, stats, stored, duplicates, rejected, &sizes, &tally, &outcomes, &described)
+    );
+    drop(store);
+    drop(runtime);
+    println!(
+        "\nThe experiment ({EXPERIMENT}): orders within 30 days of joining, behavioural journeys vs the weekly newsletter"
+    );
+    crate::experiments::run(crate::experiments::ExperimentsArgs {
+        command: crate::experiments::ExperimentsCommand::Report(crate::experiments::ReportArgs {
+            experiment: EXPERIMENT.into(),
+            data: a.data.clone(),
+            workspace: None,
+            control: Some("newsletter".into()),
+            metric: "Order Completed".into(),
+            window: "30d".into(),
+            value: Some("revenue".into()),
+            by: Vec::new(),
+            format: "text".into(),
+            quiet: true,
+        }),
+    })?;
+    if !a.quiet {
+        eprintln!("(the demo took {:.0} s)", elapsed.as_secs_f64());
+    }
     Ok(())
+}
+
+/// Parses one simulated message and adds it to `batch`.
+fn push(text: &str, at: i64, batch: &mut Vec<Message>, counts: &mut BTreeMap<String, u64>, rejected: &mut u64) {
+    // Received when it happened: the simulated clock is the server's clock.
+    let env = Envelope { received_at: at, sent_at: None, default_type: None };
+    match parse_message(text, &env, &mut tidings_model::message::new_message_id) {
+        Ok(msg) => {
+            let name = msg.event.clone().unwrap_or_else(|| msg.kind.as_str().to_string());
+            *counts.entry(format!("{} {name}", msg.kind.as_str())).or_default() += 1;
+            batch.push(msg);
+        }
+        Err(_) => *rejected += 1,
+    }
+}
+
+fn merge(into: &mut tidings_automation::StepReport, r: tidings_automation::StepReport) {
+    into.events += r.events;
+    into.entered += r.entered;
+    into.timers += r.timers;
+    into.enqueued += r.enqueued;
+    into.skipped += r.skipped;
+    into.deferred += r.deferred;
+    into.retried += r.retried;
+    into.failed += r.failed;
+    into.sent.extend(r.sent);
+    into.reasons.extend(r.reasons);
+}
+
+/// A reason without its particulars (time zones, counts), for counting.
+fn generalize(reason: &str) -> String {
+    match reason.find(" in ") {
+        Some(i) if reason.starts_with("quiet hours") => reason[..i].to_string(),
+        _ => reason.to_string(),
+    }
+}
+
+/// The email as the simulated person sees it: the products its links show, in link order.
+fn sim_email(s: &tidings_automation::Sent, catalog: &tidings_testkit::Catalog) -> tidings_testkit::Email {
+    let products: Vec<String> = s
+        .email
+        .links
+        .urls
+        .iter()
+        .filter_map(|u| u.split("/products/").nth(1))
+        .map(|id| id.trim_end_matches('/').to_string())
+        .collect();
+    let mut categories: Vec<String> =
+        products.iter().filter_map(|id| catalog.product(id)).map(|p| p.category.to_string()).collect();
+    categories.sort();
+    categories.dedup();
+    let incentive = ["COMEBACK10", "WELCOME10", "THANKYOU10", "VIP10"].iter().any(|c| s.email.html.contains(c));
+    tidings_testkit::Email {
+        user_id: s.user_id.clone().unwrap_or_default(),
+        at: s.at,
+        label: s.template.clone(),
+        topic: s.email.topic.clone().unwrap_or_default(),
+        products,
+        categories,
+        incentive,
+    }
+}
+
+/// Sends one reaction through the tracking endpoints, as a mail client would.
+fn react(
+    client: &mut tidings_testkit::http::Client,
+    keys: &SigningKeys,
+    public: &str,
+    ws: tidings_model::WorkspaceId,
+    o: &Outgoing,
+    r: &tidings_testkit::Reaction,
+    tally: &mut Tally,
+) -> Result<()> {
+    use tidings_testkit::ReactionKind;
+    let signer = tidings_render::LinkSigner::new(public, keys, ws, &o.message_id, o.profile);
+    let path = |url: String| url.strip_prefix(public).map(str::to_string).unwrap_or(url);
+    let response = match &r.kind {
+        ReactionKind::Open { user_agent, .. } => {
+            client.request("GET", &path(signer.open_url()), None, &[("User-Agent", user_agent)], b"")?
+        }
+        ReactionKind::Click { product_id, .. } => {
+            let target = match product_id {
+                Some(p) => o.links.iter().position(|u| u.contains(&format!("/products/{p}"))),
+                None => o
+                    .links
+                    .iter()
+                    .position(|u| u.trim_end_matches('/') == tidings_testkit::SHOP_URL.trim_end_matches('/')),
+            }
+            .or(if o.links.is_empty() { None } else { Some(0) });
+            let Some(i) = target else { return Ok(()) };
+            client.get(&path(signer.click_url(i as u32, &o.links[i])), None)?
+        }
+        ReactionKind::Unsubscribe => client.request(
+            "POST",
+            &path(signer.unsubscribe_url()),
+            None,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"List-Unsubscribe=One-Click",
+        )?,
+        ReactionKind::Purchase { .. } => return Ok(()),
+    };
+    if response.status >= 400 {
+        tally.refused += 1;
+    }
+    Ok(())
+}
+
+/// What the demo counts while it runs.
+#[derive(Default)]
+struct Tally {
+    exposed: std::collections::BTreeSet<String>,
+    sent_by_source: BTreeMap<String, u64>,
+    /// (source, decision, reason) → count.
+    reasons: BTreeMap<(String, String, String), u64>,
+    /// Tracking requests the server refused (should be none).
+    refused: u64,
+}
+
+/// Email outcomes read back from the store: per source and per segment.
+#[derive(Default)]
+struct Outcomes {
+    by_source: BTreeMap<String, Rates>,
+    by_segment: BTreeMap<String, Rates>,
+    segment_entries: BTreeMap<String, (u64, u64)>,
+}
+
+#[derive(Default, Clone)]
+struct Rates {
+    sent: u64,
+    human_opens: u64,
+    machine_opens: u64,
+    clicks: u64,
+    unsubscribes: u64,
+    conversions: u64,
+    revenue: f64,
+}
+
+/// One pass over the log: every email's opens (human and machine apart),
+/// clicks, unsubscribes and the orders attributed to it (last touch: the
+/// latest click, else human open, within 5 days before the order), by what
+/// sent it and by the segments its recipient was in when it was sent.
+fn outcomes(store: &dyn Store, ws: tidings_model::WorkspaceId) -> Result<Outcomes> {
+    struct Msg {
+        source: String,
+        segments: Vec<String>,
+        opened: bool,
+        machine: bool,
+        clicked: bool,
+        unsubscribed: bool,
+        converted: bool,
+        revenue: f64,
+    }
+    let mut out = Outcomes::default();
+    let mut msgs: BTreeMap<String, Msg> = BTreeMap::new();
+    let mut current: std::collections::HashMap<i64, std::collections::BTreeSet<String>> = Default::default();
+    // Per profile: touches (time, message id, is click).
+    let mut touches: std::collections::HashMap<i64, Vec<(i64, String, bool)>> = Default::default();
+    let mut after = 0;
+    loop {
+        let page = store.scan(ws, after, 10_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            let Some(name) = e.event.as_deref() else { continue };
+            let body: serde_json::Value = serde_json::from_str(&e.body).unwrap_or_default();
+            let p = &body["properties"];
+            let mid = p["message_id"].as_str().unwrap_or("").to_string();
+            match name {
+                "Segment Entered" | "Segment Exited" => {
+                    let seg = p["segment"].as_str().unwrap_or("").to_string();
+                    let set = current.entry(e.profile.0).or_default();
+                    let entry = out.segment_entries.entry(seg.clone()).or_default();
+                    if name == "Segment Entered" {
+                        entry.0 += 1;
+                        set.insert(seg);
+                    } else {
+                        entry.1 += 1;
+                        set.remove(&seg);
+                    }
+                }
+                "Email Sent" => {
+                    let segments = current.get(&e.profile.0).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+                    let source = p["source"].as_str().unwrap_or("").to_string();
+                    msgs.insert(
+                        mid,
+                        Msg {
+                            source,
+                            segments,
+                            opened: false,
+                            machine: false,
+                            clicked: false,
+                            unsubscribed: false,
+                            converted: false,
+                            revenue: 0.0,
+                        },
+                    );
+                }
+                "Email Opened" => {
+                    if let Some(m) = msgs.get_mut(&mid) {
+                        if p["machine"] == true {
+                            m.machine = true;
+                        } else {
+                            m.opened = true;
+                            touches.entry(e.profile.0).or_default().push((e.timestamp, mid, false));
+                        }
+                    }
+                }
+                "Email Clicked" => {
+                    if let Some(m) = msgs.get_mut(&mid) {
+                        m.clicked = true;
+                        touches.entry(e.profile.0).or_default().push((e.timestamp, mid, true));
+                    }
+                }
+                "Unsubscribed" => {
+                    if let Some(m) = msgs.get_mut(&mid) {
+                        m.unsubscribed = true;
+                    }
+                }
+                "Order Completed" => {
+                    let t = touches.get(&e.profile.0).map(Vec::as_slice).unwrap_or_default();
+                    let window = |x: &&(i64, String, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= ATTRIBUTION;
+                    let touch = t
+                        .iter()
+                        .filter(window)
+                        .filter(|x| x.2)
+                        .max_by_key(|x| x.0)
+                        .or_else(|| t.iter().filter(window).max_by_key(|x| x.0));
+                    if let Some((_, id, _)) = touch
+                        && let Some(m) = msgs.get_mut(id)
+                    {
+                        m.converted = true;
+                        m.revenue += p["revenue"].as_f64().unwrap_or(0.0);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for m in msgs.values() {
+        let add = |r: &mut Rates| {
+            r.sent += 1;
+            r.human_opens += u64::from(m.opened || m.clicked);
+            r.machine_opens += u64::from(m.machine);
+            r.clicks += u64::from(m.clicked);
+            r.unsubscribes += u64::from(m.unsubscribed);
+            r.conversions += u64::from(m.converted);
+            r.revenue += m.revenue;
+        };
+        let source = match m.source.strip_prefix("broadcast:") {
+            Some(name) => format!("broadcast:{}", name.split('-').next().unwrap_or(name)),
+            None => m.source.split(':').take(2).collect::<Vec<_>>().join(":"),
+        };
+        add(out.by_source.entry(source).or_default());
+        for s in &m.segments {
+            add(out.by_segment.entry(s.clone()).or_default());
+        }
+    }
+    Ok(out)
 }
 
 /// Creates an empty data folder, replacing one an earlier demo made.
@@ -133,6 +581,13 @@ fn prepare_folder(dir: &std::path::Path) -> Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(MARKER), "made by `tidings demo`; it replaces this folder on its next run\n")?;
+    for (path, text) in crate::init::PLAYBOOK {
+        let full = dir.join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&full, text)?;
+    }
     config::write_example(dir)?;
     let path = dir.join(config::FILE_NAME);
     let mut text = std::fs::read_to_string(&path)?;
@@ -155,6 +610,10 @@ fn report(
     stored: u64,
     duplicates: u64,
     rejected: u64,
+    sizes: &[(String, u64)],
+    tally: &Tally,
+    o: &Outcomes,
+    mail: &str,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Tidings demo: a SIMULATED shop (seed {}), not real people or data", a.seed);
@@ -166,25 +625,91 @@ fn report(
         format_time(start),
         format_time(sim.clock())
     );
-    let _ = writeln!(out, "Ingest (validation, idempotency by messageId, identity joins, traits by event time):");
-    let _ = writeln!(out, "  {stored} messages stored, {duplicates} duplicates, {rejected} rejected");
-    let _ = writeln!(out, "  {} profiles after joining anonymous visits to known people\n", stats.profiles);
-    let _ = writeln!(out, "{:<48} {:>10}", "messages by type and event", "count");
-    for (k, v) in counts {
-        let _ = writeln!(out, "{k:<48} {v:>10}");
-    }
     let _ = writeln!(
         out,
-        "\nNot in the demo yet (being built; see `issues`): segments and stages, journeys, rendering and\n\
-         delivery of email, and the behavioural-vs-newsletter experiment. This report covers ingest only."
+        "Ingest: {stored} messages stored ({} of them experiment exposures), {duplicates} duplicates, {rejected} rejected; {} profiles after identity joins",
+        tally.exposed.len(),
+        stats.profiles
     );
-    let _ = writeln!(out, "\nWhere to look next:");
-    let _ = writeln!(out, "  tidings serve --data {}", a.data.display());
-    let _ = writeln!(out, "  curl -H 'Authorization: Bearer {DEMO_ADMIN_KEY}' localhost:7411/api/profiles/u000001");
+    let activity: u64 =
+        counts.iter().filter(|(k, _)| k.starts_with("track ") || k.starts_with("page")).map(|(_, v)| v).sum();
     let _ = writeln!(
         out,
-        "  tidings predict --data {} --horizon 30d     (purchase predictions on the simulated orders)",
+        "  {activity} simulated page views and events; {} log entries in all (with the engine's and the sender's)\n",
+        stats.events
+    );
+
+    let _ = writeln!(out, "Segments (live, exact; size now, and how many entered and left over the run):");
+    let _ = writeln!(out, "  {:<22} {:>8} {:>9} {:>8}", "segment", "members", "entered", "exited");
+    for (key, size) in sizes {
+        let (entered, exited) = o.segment_entries.get(key).copied().unwrap_or_default();
+        let _ = writeln!(out, "  {key:<22} {size:>8} {entered:>9} {exited:>8}");
+    }
+
+    let _ = writeln!(out, "\nEmail by journey (rates per email sent; human opens only, machine opens apart;");
+    let _ =
+        writeln!(out, "conversions and revenue: orders within 5 days of a click, else of a human open, last touch):");
+    rates_table(&mut out, "sent by", &o.by_source);
+    let _ = writeln!(out, "\nThe same by the segments the recipient was in when the email was sent:");
+    rates_table(&mut out, "segment", &o.by_segment);
+
+    let _ = writeln!(out, "\nSends not made now, and why (journey, decision, reason):");
+    let mut reasons: Vec<(&(String, String, String), &u64)> = tally.reasons.iter().collect();
+    reasons.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+    for ((source, decision, reason), n) in reasons.iter().take(14) {
+        let _ = writeln!(out, "  {n:>6}  {source:<38} {decision:<5} {reason}");
+    }
+    if reasons.len() > 14 {
+        let _ = writeln!(
+            out,
+            "  ... and {} more kinds (tidings profile explain USER_ID shows each person's)",
+            reasons.len() - 14
+        );
+    }
+    if tally.refused > 0 {
+        let _ = writeln!(
+            out,
+            "  {} tracking requests were refused (a bug: every link the demo follows is signed)",
+            tally.refused
+        );
+    }
+    let _ = writeln!(out, "\nMail went to {mail}.");
+    let _ = writeln!(out, "\nWhere to look next:");
+    let _ = writeln!(
+        out,
+        "  tidings serve --data {}            (then the admin API with key {DEMO_ADMIN_KEY})",
         a.data.display()
     );
+    let _ = writeln!(out, "  curl -H 'Authorization: Bearer {DEMO_ADMIN_KEY}' localhost:7411/api/segments");
+    let _ = writeln!(
+        out,
+        "  tidings profile explain u000001 --data {}   (what was sent to one person, and why not)",
+        a.data.display()
+    );
+    let _ = writeln!(out, "  ls {}/mail   (the .eml files: real, personal emails with signed links)", a.data.display());
     out
+}
+
+fn rates_table(out: &mut String, label: &str, rows: &BTreeMap<String, Rates>) {
+    let pct = |n: u64, d: u64| if d == 0 { "-".to_string() } else { format!("{:.1}%", 100.0 * n as f64 / d as f64) };
+    let _ = writeln!(
+        out,
+        "  {label:<34} {:>6} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>10} {:>8}",
+        "sent", "opens", "machine", "clicks", "CTOR", "unsub", "conv", "revenue", "rev/email"
+    );
+    for (k, r) in rows {
+        let _ = writeln!(
+            out,
+            "  {k:<34} {:>6} {:>7} {:>8} {:>7} {:>6} {:>6} {:>7} {:>10.2} {:>8.3}",
+            r.sent,
+            pct(r.human_opens, r.sent),
+            pct(r.machine_opens, r.sent),
+            pct(r.clicks, r.sent),
+            pct(r.clicks, r.human_opens),
+            pct(r.unsubscribes, r.sent),
+            pct(r.conversions, r.sent),
+            r.revenue,
+            if r.sent == 0 { 0.0 } else { r.revenue / r.sent as f64 },
+        );
+    }
 }

@@ -17,6 +17,23 @@ pub const PLAYBOOK: &[(&str, &str)] = &[
     ("journeys/re_engagement.toml", include_str!("../playbook/journeys/re_engagement.toml")),
     ("journeys/loyalty.toml", include_str!("../playbook/journeys/loyalty.toml")),
     ("journeys/weekend_picks.toml", include_str!("../playbook/journeys/weekend_picks.toml")),
+    ("templates/browse_reminder.mjml", include_str!("../playbook/templates/browse_reminder.mjml")),
+    ("templates/cart_offer.mjml", include_str!("../playbook/templates/cart_offer.mjml")),
+    ("templates/cart_offer_vip.mjml", include_str!("../playbook/templates/cart_offer_vip.mjml")),
+    ("templates/cart_reminder.mjml", include_str!("../playbook/templates/cart_reminder.mjml")),
+    ("templates/loyalty_reward.mjml", include_str!("../playbook/templates/loyalty_reward.mjml")),
+    ("templates/newsletter.mjml", include_str!("../playbook/templates/newsletter.mjml")),
+    ("templates/post_purchase_care.mjml", include_str!("../playbook/templates/post_purchase_care.mjml")),
+    ("templates/post_purchase_complements.mjml", include_str!("../playbook/templates/post_purchase_complements.mjml")),
+    ("templates/single_offer.mjml", include_str!("../playbook/templates/single_offer.mjml")),
+    ("templates/we_miss_you.mjml", include_str!("../playbook/templates/we_miss_you.mjml")),
+    ("templates/we_miss_you_incentive.mjml", include_str!("../playbook/templates/we_miss_you_incentive.mjml")),
+    ("templates/weekend_picks.mjml", include_str!("../playbook/templates/weekend_picks.mjml")),
+    ("templates/welcome_1.mjml", include_str!("../playbook/templates/welcome_1.mjml")),
+    ("templates/welcome_2_bestsellers.mjml", include_str!("../playbook/templates/welcome_2_bestsellers.mjml")),
+    ("templates/welcome_3_offer.mjml", include_str!("../playbook/templates/welcome_3_offer.mjml")),
+    ("templates/wishlist_nudge.mjml", include_str!("../playbook/templates/wishlist_nudge.mjml")),
+    ("templates/README.md", include_str!("../playbook/templates/README.md")),
 ];
 
 #[derive(clap::Args, Debug)]

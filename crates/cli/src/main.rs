@@ -8,11 +8,13 @@ mod history;
 mod import;
 mod init;
 mod keys;
+mod mail;
 mod open;
 mod predict;
 mod profile;
 mod segments;
 mod serve;
+mod workspace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

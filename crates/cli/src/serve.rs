@@ -31,8 +31,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         println!("  admin key (admin API, Bearer):       {}", k.admin);
     }
     let listen = args.listen.or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7411".into());
-    let live = start_engine(&args.data, &store, &clock, ws)?;
+    let known = store.event_names(ws)?;
+    let defs = crate::workspace::load(&args.data, Some(&known))?;
+    let live = start_engine(&defs, &store, &clock, ws)?;
     let signing = signing_keys(&args.data, &config)?;
+    let public_url = config.mail.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -40,13 +43,40 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on {listen}; is another server running? try --listen"))?;
         let addr = listener.local_addr()?;
         let observers: Vec<Arc<dyn tidings_server::AppendObserver>> = live.iter().map(|(_, o)| o.clone()).collect();
-        let mut app = AppState::new(store.clone(), clock, observers).with_signing(signing);
+        let mut app = AppState::new(store.clone(), clock.clone(), observers).with_signing(signing.clone());
         if let Some((l, _)) = &live {
             app = app.with_live(l.clone());
         }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let runner = if defs.journeys.is_empty() {
+            tracing::info!(
+                "no journeys/*.toml in the data folder: no automated email (`tidings init` writes a starter set)"
+            );
+            None
+        } else {
+            let (transport, described) = crate::mail::transport(&args.data, &config, clock.clone(), None)?;
+            let sender = crate::mail::sender(&args.data, &config, signing, &public_url)?;
+            let assets = Arc::new(tidings_automation::Assets {
+                rules: Arc::new(defs.rules.clone()),
+                journeys: defs.journeys.clone(),
+                templates: defs.templates.clone(),
+                policy: Default::default(),
+                default_tz: jiff::tz::TimeZone::UTC,
+                audience: None,
+            });
+            let emitter = Arc::new(crate::mail::IngestEmitter(app.ingest.clone()));
+            let automation =
+                tidings_automation::Automation::new(store.clone(), ws, assets, sender, transport, emitter)?;
+            tracing::info!(journeys = defs.journeys.len(), mail = %described, "journeys are running");
+            Some(crate::mail::spawn_runner(automation, clock.clone(), stop.clone())?)
+        };
         tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
         println!("Tidings is listening on http://{addr} (storage: {})", store.backend());
         tidings_server::serve(listener, app, shutdown_signal()).await?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(r) = runner {
+            let _ = r.join();
+        }
         if let Some((l, _)) = &live {
             l.stop();
         }
@@ -81,29 +111,25 @@ type LiveParts = (Arc<tidings_server::live::Live>, Arc<dyn tidings_server::Appen
 /// The live segment engine over the data folder's definitions (`*.rules`),
 /// built before the server takes requests; none when there are no definitions.
 fn start_engine(
-    dir: &std::path::Path,
+    defs: &crate::workspace::Definitions,
     store: &Arc<dyn tidings_store::Store>,
     clock: &Arc<dyn Clock>,
     ws: tidings_model::WorkspaceId,
 ) -> Result<Option<LiveParts>> {
-    let files = crate::check::rule_files(dir)?;
-    if files.is_empty() {
+    if defs.rule_files.is_empty() {
         tracing::info!("no *.rules files in the data folder: segments are off (`tidings init` writes a starter set)");
         return Ok(None);
     }
-    let known = store.event_names(ws)?;
-    let (rules, diags) = tidings_rules::check_workspace(&files, Some(&known));
-    if tidings_rules::has_errors(&diags) {
-        eprintln!("{}", tidings_rules::render_diagnostics(&diags, &files));
-        anyhow::bail!(
-            "the segment definitions have errors; fix them (`tidings check {}`) and start again",
-            dir.display()
-        );
-    }
-    let segments = rules.segments().count();
-    let (live, observer) =
-        tidings_server::live::Live::start(store.clone(), clock.clone(), ws, rules, jiff::tz::TimeZone::UTC)?;
-    println!("Segments: {segments} live from {} definition file(s)", files.len());
+    let segments = defs.rules.segments().count();
+    let (live, observer) = tidings_server::live::Live::start(
+        store.clone(),
+        clock.clone(),
+        ws,
+        defs.rules.clone(),
+        jiff::tz::TimeZone::UTC,
+        false,
+    )?;
+    println!("Segments: {segments} live from {} definition file(s)", defs.rule_files.len());
     Ok(Some((live, observer)))
 }
 

@@ -60,6 +60,24 @@ pub fn evaluate(workspace: &Workspace, input: &ProfileInput, now: Micros, defaul
     Evaluation { exists: p.exists, segments: p.segments.into_iter().collect(), stages: p.stages.into_iter().collect() }
 }
 
+/// Whether `condition` (which may name the workspace's segments and
+/// stages) holds for one profile as of `now`: journeys' branch and exit
+/// rules. A profile with no message at or before `now` satisfies nothing.
+pub fn holds(
+    workspace: &Workspace,
+    input: &ProfileInput,
+    condition: &Condition,
+    now: Micros,
+    default_tz: &TimeZone,
+) -> bool {
+    let mut p = Profile::new(input, now, default_tz);
+    if !p.exists {
+        return false;
+    }
+    p.evaluate_all(workspace);
+    p.holds(condition)
+}
+
 /// The window a condition counts events in: `(after, until]`, `after` being
 /// `None` for the whole history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

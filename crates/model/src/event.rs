@@ -7,8 +7,15 @@ use serde_json::{Map, Value};
 
 /// The events the engine and the sender record about themselves. They are in a
 /// profile's history like any other event, but are not the person's activity.
-pub const ENGINE_EVENTS: &[&str] =
-    &["Email Sent", "Email Delivered", "Email Bounced", "Segment Entered", "Segment Exited", "Stage Changed"];
+pub const ENGINE_EVENTS: &[&str] = &[
+    "Email Sent",
+    "Email Delivered",
+    "Email Bounced",
+    "Segment Entered",
+    "Segment Exited",
+    "Stage Changed",
+    "Experiment Viewed",
+];
 
 /// A SQL condition on columns `type` and `event` that is true for activity
 /// (see [`is_activity`]), for stores that compute first and last seen in SQL.

@@ -133,7 +133,9 @@ pub fn build_headers(spec: &HeaderSpec<'_>) -> Result<Headers, HeaderError> {
         (MessageKind::Marketing, None) => return Err(HeaderError::MissingUnsubscribe),
         (_, None) => None,
         (_, Some(url)) => {
-            if !url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) || !is_header_safe_uri(url) {
+            if !(url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) || is_loopback_http(url))
+                || !is_header_safe_uri(url)
+            {
                 return Err(HeaderError::InvalidUnsubscribe(url.chars().take(200).collect()));
             }
             let mut value = format!("<{url}>");
@@ -157,6 +159,20 @@ pub fn build_headers(spec: &HeaderSpec<'_>) -> Result<Headers, HeaderError> {
         list_unsubscribe,
         list_unsubscribe_post,
     })
+}
+
+/// RFC 8058 wants HTTPS; plain HTTP is allowed only to this machine
+/// (`localhost`, `127.0.0.1`, `[::1]`), for trying things out and tests.
+pub fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.get(..7).filter(|s| s.eq_ignore_ascii_case("http://")).map(|_| &url[7..]) else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    matches!(host.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "::1")
 }
 
 fn is_header_safe_uri(u: &str) -> bool {
@@ -357,6 +373,14 @@ mod tests {
         assert_eq!(build_headers(&s), Err(HeaderError::MissingUnsubscribe));
         s.unsubscribe_url = Some("http://t.example/u/x");
         assert!(matches!(build_headers(&s), Err(HeaderError::InvalidUnsubscribe(_))));
+        for bad in ["http://127.0.0.1.evil.example/u/x", "http://localhost@evil.example/u/x", "ftp://localhost/u/x"] {
+            s.unsubscribe_url = Some(bad);
+            assert!(matches!(build_headers(&s), Err(HeaderError::InvalidUnsubscribe(_))), "{bad}");
+        }
+        for local in ["http://127.0.0.1:7411/u/x", "http://localhost/u/x", "http://[::1]:80/u/x"] {
+            s.unsubscribe_url = Some(local);
+            assert!(build_headers(&s).is_ok(), "{local}");
+        }
         s.kind = MessageKind::Transactional;
         s.unsubscribe_url = None;
         let h = build_headers(&s).unwrap();

@@ -60,6 +60,14 @@ impl IngestQueue {
         }
         rx.await.unwrap_or_else(|_| Err("the ingest writer has stopped".into()))
     }
+
+    /// [`IngestQueue::append`] for threads outside the async runtime.
+    pub fn append_blocking(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<Vec<Outcome>, String> {
+        let (reply, rx) = oneshot::channel();
+        let req = Request { batch: AppendBatch { workspace, messages }, reply };
+        self.tx.send(req).map_err(|_| "the ingest writer has stopped".to_string())?;
+        rx.blocking_recv().unwrap_or_else(|_| Err("the ingest writer has stopped".into()))
+    }
 }
 
 fn writer(

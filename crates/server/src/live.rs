@@ -45,7 +45,12 @@ pub struct RecentChange {
 
 enum Cmd {
     Events(Vec<StoredEvent>),
-    Merge { from: ProfileId, into: ProfileId },
+    Merge {
+        from: ProfileId,
+        into: ProfileId,
+    },
+    /// Advance to the clock's time, record, then answer.
+    Sync(Sender<()>),
     Stop,
 }
 
@@ -56,6 +61,8 @@ pub struct Live {
     pub engine: Arc<RwLock<Engine>>,
     pub recent: Arc<Mutex<HashMap<String, VecDeque<RecentChange>>>>,
     pub default_tz: TimeZone,
+    /// Time moves only on [`Live::sync`] (a simulated clock), never by itself.
+    manual: bool,
     tx: Sender<Cmd>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -115,6 +122,7 @@ impl Live {
         workspace: WorkspaceId,
         rules: tidings_rules::Workspace,
         default_tz: TimeZone,
+        manual: bool,
     ) -> Result<(Arc<Live>, Arc<dyn AppendObserver>), StoreError> {
         let started = Instant::now();
         let now = clock.now();
@@ -183,6 +191,7 @@ impl Live {
             engine: Arc::new(RwLock::new(engine)),
             recent: Arc::default(),
             default_tz,
+            manual,
             tx: tx.clone(),
             thread: Mutex::new(None),
         });
@@ -202,6 +211,15 @@ impl Live {
         *live.thread.lock() = Some(handle);
         let observer: Arc<dyn AppendObserver> = Arc::new(LiveObserver { workspace, tx });
         Ok((live, observer))
+    }
+
+    /// Returns once everything appended before the call is applied, the
+    /// engine has advanced to the clock's time, and the changes are recorded.
+    pub fn sync(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Cmd::Sync(tx)).is_ok() {
+            let _ = rx.recv();
+        }
     }
 
     /// Stops the thread after it saved a snapshot.
@@ -228,6 +246,7 @@ impl Runner {
             let now = self.clock.now();
             let wake = self.live.engine.read().next_wake();
             let wait = match wake {
+                _ if self.live.manual => Duration::from_secs(3600),
                 Some(w) if w <= now => Duration::ZERO,
                 Some(w) => Duration::from_micros((w - now) as u64).min(Duration::from_secs(1)),
                 None => Duration::from_secs(1),
@@ -271,6 +290,13 @@ impl Runner {
                         }
                     }
                 }
+                Ok(Cmd::Sync(done)) => {
+                    let changes = self.live.engine.write().advance(self.clock.now());
+                    self.record(changes);
+                    let _ = done.send(());
+                    Vec::new()
+                }
+                Err(RecvTimeoutError::Timeout) if self.live.manual => Vec::new(),
                 Err(RecvTimeoutError::Timeout) => self.live.engine.write().advance(self.clock.now()),
             };
             self.record(changes);

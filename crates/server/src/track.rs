@@ -32,6 +32,30 @@ const PIXEL: &[u8] = &[
 const MACHINE_AGENTS: &[&str] =
     &["GoogleImageProxy", "YahooMailProxy", "Apple-Mail-Privacy", "ggpht.com", "Feedfetcher"];
 
+/// An open this soon after delivery is a prefetch (Apple Mail Privacy
+/// Protection loads every image within seconds), not a person reading.
+const MACHINE_OPEN_WITHIN: tidings_model::Micros = 60 * tidings_model::time::SECOND;
+
+/// When the message was delivered to the profile, from its recent events.
+fn delivered_at(
+    s: &dyn tidings_store::Store,
+    ws: tidings_model::WorkspaceId,
+    pid: tidings_model::ProfileId,
+    message: &str,
+) -> tidings_store::Result<Option<tidings_model::Micros>> {
+    let recent = s.profile_events(ws, pid, None, 200)?;
+    Ok(recent
+        .iter()
+        .filter(|e| matches!(e.event.as_deref(), Some("Email Delivered" | "Email Sent")))
+        .find(|e| {
+            serde_json::from_str::<Value>(&e.body)
+                .ok()
+                .and_then(|b| b["properties"]["message_id"].as_str().map(|m| m == message))
+                .unwrap_or(false)
+        })
+        .map(|e| e.timestamp))
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/c/{token}", get(click))
@@ -103,9 +127,22 @@ async fn open(State(app): State<AppState>, headers: HeaderMap, Path(token): Path
     if !matches!(c.action, Action::Open) {
         return gif();
     }
-    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let machine = MACHINE_AGENTS.iter().any(|m| agent.contains(m));
-    record(&app, &c, "Email Opened", json!({"machine": machine, "user_agent": agent})).await;
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let reason = if MACHINE_AGENTS.iter().any(|m| agent.contains(m)) {
+        Some("a mail-privacy proxy's user agent")
+    } else {
+        let (ws, pid, message) = (c.workspace, c.profile, c.message.clone());
+        let delivered = crate::blocking(&app, move |s| delivered_at(s, ws, pid, &message)).await.ok().flatten();
+        let now = app.clock.now();
+        delivered.filter(|&d| now >= d && now - d < MACHINE_OPEN_WITHIN).map(|_| "seconds after delivery (a prefetch)")
+    };
+    record(
+        &app,
+        &c,
+        "Email Opened",
+        json!({"machine": reason.is_some(), "machine_reason": reason, "user_agent": agent}),
+    )
+    .await;
     gif()
 }
 

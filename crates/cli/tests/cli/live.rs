@@ -50,7 +50,14 @@ fn a_cart_segment_flips_when_the_time_passes_and_survives_a_restart() {
         assert!(Instant::now() < deadline, "the segment did not flip");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let entered: Vec<_> = events(&mut c, "ada").into_iter().filter(|e| e["event"] == "Segment Entered").collect();
+    // The change event is appended just after the membership changes; wait for it too.
+    let entered = loop {
+        let entered: Vec<_> = events(&mut c, "ada").into_iter().filter(|e| e["event"] == "Segment Entered").collect();
+        if !entered.is_empty() || Instant::now() > deadline {
+            break entered;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(entered.len(), 1);
     assert_eq!(entered[0]["properties"]["segment"], "cart_left");
     let at = parse_time(entered[0]["timestamp"].as_str().unwrap()).unwrap();

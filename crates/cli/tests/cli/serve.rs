@@ -98,12 +98,16 @@ fn check_reports_located_errors_in_rules_and_journeys() {
     std::fs::write(d.join("segments.rules"), "segment carts { did \"Product Added\" in last 2d }\n").unwrap();
     std::fs::create_dir_all(d.join("journeys")).unwrap();
     std::fs::create_dir_all(d.join("templates")).unwrap();
-    std::fs::write(d.join("templates/cart_reminder.mjml"), "<mjml></mjml>").unwrap();
+    std::fs::write(
+        d.join("templates/cart_reminder.mjml"),
+        "---\nsubject: Your cart\n---\n<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column></mj-section></mj-body></mjml>\n",
+    )
+    .unwrap();
     let journey = "key = \"cart\"\n[trigger]\nsegment_entered = \"carts\"\n[[step]]\nwait = \"1h\"\n[[step]]\nsend = \"cart_reminder\"\n";
     std::fs::write(d.join("journeys/cart.toml"), journey).unwrap();
     let out = tidings(&["check", d.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 segment(s), 0 stage set(s), 1 journey(s)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 segment(s), 0 stage set(s), 1 journey(s), 1 template(s)"));
 
     std::fs::write(
         d.join("journeys/cart.toml"),
@@ -116,6 +120,18 @@ fn check_reports_located_errors_in_rules_and_journeys() {
     assert!(err.contains("cart.toml:3:") && err.contains("no segment \"cartz\""), "{err}");
     assert!(err.contains("no template \"cart_remind\""), "{err}");
     assert!(err.contains("2 error(s)"), "{err}");
+
+    // A template with a Liquid error is named, with the parser's message.
+    std::fs::write(d.join("journeys/cart.toml"), journey).unwrap();
+    std::fs::write(
+        d.join("templates/broken.mjml"),
+        "---\nsubject: Hi\n---\n<mjml><mj-body>\n{% if %}\n</mj-body></mjml>\n",
+    )
+    .unwrap();
+    let out = tidings(&["check", d.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("broken.mjml") && err.contains("Value expected"), "{err}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ impl Server {
                 assert!(d.is_empty(), "{d:?}");
                 let clock = Arc::new(WallClock);
                 let (live, observer) =
-                    tidings_server::live::Live::start(store.clone(), clock, ws, rules, jiff::tz::TimeZone::UTC)
+                    tidings_server::live::Live::start(store.clone(), clock, ws, rules, jiff::tz::TimeZone::UTC, false)
                         .unwrap();
                 AppState::new(store.clone(), Arc::new(WallClock), vec![observer]).with_live(live)
             }

@@ -1,0 +1,305 @@
+//! The runner: what turns behaviour into delivered email. It reads the
+//! workspace's event log (the engine's `Segment Entered` / `Stage Changed`
+//! events included), starts journey instances on their triggers, moves them
+//! with durable timers and awaited events, decides every send against the
+//! policies, records it in the outbox, renders and hands it to a transport,
+//! and writes what happened back into the log (`Email Sent`, `Email
+//! Delivered`, `Email Bounced`, `Experiment Viewed`, trait updates).
+//!
+//! [`Automation::step`] does one round of all of it at a given time, so the
+//! same code runs in `tidings serve` (a thread calling it with the wall
+//! clock) and in the demo and tests (calling it with a simulated clock).
+//!
+//! Architecture invariants:
+//! - The log is the only input. The runner keeps a cursor (saved as the
+//!   store snapshot `automation`) and can re-read anything after it: every
+//!   instance records the log position that started it, so a replay after a
+//!   crash starts nothing twice.
+//! - Anything that leaves the process carries an idempotency key derived
+//!   from (journey, profile, entry, step): outbox rows are unique by it and
+//!   their Message-ID derives from it, so a retry after a crash resends the
+//!   same message with the same Message-ID and never a second one.
+//! - Policies are checked twice: when a step asks for a send (to record
+//!   skips and deferrals where they arise) and again just before the
+//!   transport (so an unsubscribe or bounce in between is honoured; no
+//!   marketing send bypasses suppression).
+//! - Every decision that is not "send now" is recorded with its reason.
+
+mod journey;
+mod send;
+mod view;
+
+pub use journey::ENTRY_REQUESTED;
+pub use send::Sent;
+pub use tidings_journeys::policy::Policy as SendPolicy;
+pub use view::ProfileView;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use tidings_delivery::{DkimSigner, RetryPolicy, Transport};
+use tidings_journeys::Journey;
+use tidings_journeys::policy::Policy;
+use tidings_model::{Message, Micros, ProfileId, WorkspaceId};
+use tidings_render::{BoughtTogether, Mailbox, SigningKeys, Template};
+use tidings_store::{Snapshot, Store, StoreError};
+
+/// The snapshot that holds the runner's cursor.
+pub const SNAPSHOT: &str = "automation";
+
+/// Runner failures: only storage. A journey or template problem is recorded
+/// on the message or instance it concerns and does not stop the runner.
+#[derive(Debug, thiserror::Error)]
+pub enum AutomationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not record events: {0}")]
+    Emit(String),
+}
+
+pub type Result<T, E = AutomationError> = std::result::Result<T, E>;
+
+/// What a workspace automates: its rules, journeys, templates and policy.
+pub struct Assets {
+    pub rules: Arc<tidings_rules::Workspace>,
+    pub journeys: Vec<Journey>,
+    pub templates: HashMap<String, Arc<Template>>,
+    pub policy: Policy,
+    /// For profiles without a valid `timezone` trait.
+    pub default_tz: TimeZone,
+    /// When set, only profiles for which this rule holds enter journeys (a
+    /// workspace-wide audience, e.g. the treated arm of a global holdout).
+    pub audience: Option<tidings_rules::Condition>,
+}
+
+/// Who mail comes from and how it is tracked.
+pub struct Sender {
+    pub from: Mailbox,
+    /// `MAIL FROM`, where bounces go; the From address when `None`.
+    pub envelope_from: Option<String>,
+    /// The public base URL of the tracking endpoints (`/t/...`, `/u/...`).
+    pub tracking_base: String,
+    pub keys: Arc<SigningKeys>,
+    pub dkim: Option<DkimSigner>,
+    /// The domain of generated Message-IDs.
+    pub message_id_domain: String,
+}
+
+/// Where the runner's own events go: through the same path as ingest, so
+/// that the segment engine sees them.
+pub trait Emitter: Send + Sync {
+    fn emit(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<(), String>;
+}
+
+/// What one [`Automation::step`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StepReport {
+    /// Log entries read.
+    pub events: usize,
+    /// Journey instances started.
+    pub entered: usize,
+    /// Timers that fired.
+    pub timers: usize,
+    /// Messages added to the outbox.
+    pub enqueued: usize,
+    /// Sends skipped by a policy (recorded with their reasons).
+    pub skipped: usize,
+    /// Sends deferred by a policy.
+    pub deferred: usize,
+    /// Messages accepted by the transport.
+    #[serde(skip)]
+    pub sent: Vec<Sent>,
+    /// Why sends were skipped or deferred: (decision, source, reason).
+    pub reasons: Vec<(String, String, String)>,
+    /// Transient failures scheduled for a retry.
+    pub retried: usize,
+    /// Permanent failures: bounced or undeliverable.
+    pub failed: usize,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Cursor {
+    seq: i64,
+}
+
+/// The runner of one workspace.
+pub struct Automation {
+    store: Arc<dyn Store>,
+    workspace: WorkspaceId,
+    assets: Arc<Assets>,
+    sender: Sender,
+    transport: Arc<dyn Transport>,
+    emitter: Arc<dyn Emitter>,
+    retry: RetryPolicy,
+    cursor: i64,
+    /// Co-purchases learned from the log, for "bought together".
+    bought_together: BoughtTogether,
+    rng: rand_chacha::ChaCha8Rng,
+    /// How long a claimed timer or message is leased to this runner.
+    lease: Micros,
+    /// Profiles whose scheduled journeys have their next occurrence set.
+    scheduled: HashSet<ProfileId>,
+    /// `subscribed`, as the rule language defines it.
+    subscribed_rule: tidings_rules::Condition,
+}
+
+/// Log entries read per page.
+const PAGE: usize = 2_000;
+/// Timers and messages claimed per round.
+const BATCH: usize = 500;
+
+impl Automation {
+    /// A runner continuing from its saved cursor. Co-purchases are learned
+    /// from the whole log once, here.
+    pub fn new(
+        store: Arc<dyn Store>,
+        workspace: WorkspaceId,
+        assets: Arc<Assets>,
+        sender: Sender,
+        transport: Arc<dyn Transport>,
+        emitter: Arc<dyn Emitter>,
+    ) -> Result<Automation> {
+        use rand::SeedableRng;
+        let cursor = match store.load_snapshot(workspace, SNAPSHOT)? {
+            Some(s) => serde_json::from_slice::<Cursor>(&s.data).map(|c| c.seq).unwrap_or(s.seq),
+            None => 0,
+        };
+        let mut bought_together = BoughtTogether::new();
+        let mut after = 0;
+        loop {
+            let page = store.scan(workspace, after, 10_000)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for e in &page {
+                if e.event.as_deref() == Some("Order Completed") {
+                    view::learn_order(&mut bought_together, e);
+                }
+            }
+            if after >= cursor {
+                break;
+            }
+        }
+        Ok(Automation {
+            store,
+            workspace,
+            assets,
+            sender,
+            transport,
+            emitter,
+            retry: RetryPolicy::default(),
+            cursor,
+            bought_together,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(workspace.0 as u64),
+            lease: 5 * tidings_model::time::MINUTE,
+            scheduled: HashSet::new(),
+            subscribed_rule: tidings_rules::parse_condition("subscribed").expect("`subscribed` parses"),
+        })
+    }
+
+    /// Replaces the retry schedule of transient failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Automation {
+        self.retry = retry;
+        self
+    }
+
+    pub fn assets(&self) -> &Arc<Assets> {
+        &self.assets
+    }
+
+    pub fn workspace(&self) -> WorkspaceId {
+        self.workspace
+    }
+
+    /// The log position up to which triggers were handled.
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+
+    /// One round at `now`: new log entries (triggers, awaited events), due
+    /// timers, then due messages. Call it again until it reports nothing to
+    /// catch up after downtime.
+    pub fn step(&mut self, now: Micros) -> Result<StepReport> {
+        let mut report = StepReport::default();
+        self.read_log(now, &mut report)?;
+        self.fire_timers(now, &mut report)?;
+        self.deliver_due(now, &mut report)?;
+        Ok(report)
+    }
+
+    /// Handles the log after the cursor.
+    fn read_log(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
+        loop {
+            let page = self.store.scan(self.workspace, self.cursor, PAGE)?;
+            let Some(last) = page.last().map(|e| e.seq) else { break };
+            for e in &page {
+                if e.event.as_deref() == Some("Order Completed") {
+                    view::learn_order(&mut self.bought_together, e);
+                }
+                self.on_event(e, now, report)?;
+            }
+            report.events += page.len();
+            self.cursor = last;
+            self.save_cursor(now)?;
+        }
+        Ok(())
+    }
+
+    fn save_cursor(&self, now: Micros) -> Result<()> {
+        let data = serde_json::to_vec(&Cursor { seq: self.cursor }).expect("a cursor encodes");
+        self.store.save_snapshot(self.workspace, SNAPSHOT, &Snapshot { seq: self.cursor, taken_at: now, data })?;
+        Ok(())
+    }
+
+    /// The earliest time something is due: a timer or a message.
+    pub fn next_due(&self) -> Result<Option<Micros>> {
+        Ok(self.store.next_timer_due()?)
+    }
+
+    /// Sends `template` once to every profile for which `audience` holds at
+    /// `now` (a broadcast), each through the policies; `name` keys it, so a
+    /// broadcast repeated after a crash sends nobody a second copy.
+    pub fn broadcast(
+        &mut self,
+        name: &str,
+        template: &str,
+        audience: &tidings_rules::Condition,
+        now: Micros,
+        report: &mut StepReport,
+    ) -> Result<usize> {
+        let mut after = ProfileId(0);
+        let mut asked = 0;
+        let assets = self.assets.clone();
+        loop {
+            let ids = self.store.profile_ids(self.workspace, after, PAGE)?;
+            let Some(&last) = ids.last() else { break };
+            after = last;
+            for id in ids {
+                let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, id)? else { continue };
+                let tz = view.time_zone(&assets.default_tz);
+                if !view.holds(&assets.rules, audience, now, &tz) {
+                    continue;
+                }
+                asked += 1;
+                let key = format!("broadcast:{name}:{}", id.0);
+                let payload = serde_json::json!({"broadcast": name});
+                self.request_send(&view, template, &key, &format!("broadcast:{name}"), payload, now, report)?;
+            }
+        }
+        Ok(asked)
+    }
+
+    fn emit(&self, messages: Vec<Message>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.emitter.emit(self.workspace, messages).map_err(AutomationError::Emit)
+    }
+}
+
+/// A stable token from text: the first 24 hex digits of its SHA-256.
+pub(crate) fn digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}

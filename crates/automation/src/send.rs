@@ -1,0 +1,269 @@
+//! From "send this template to this person" to a delivered message: the
+//! policies, the outbox, rendering, the transport, and the events that
+//! report each outcome.
+
+use serde_json::{Value, json};
+use tidings_delivery::{ComposeOptions, FailureClass, compose};
+use tidings_journeys::policy::{Decision, Kind, decide};
+use tidings_model::time::DAY;
+use tidings_model::{Micros, ProfileId};
+use tidings_render::{Email, Envelope, Mailbox, MessageKind, personalize};
+use tidings_store::{Delivery, NewOutbox, OutboxRow, SendDecision};
+
+use crate::journey::SavedEvent;
+use crate::view::ProfileView;
+use crate::{Automation, Result, StepReport};
+
+/// A message the transport accepted.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub profile: ProfileId,
+    pub user_id: Option<String>,
+    pub template: String,
+    /// What asked for it: `journey:KEY:STEP` or `broadcast:NAME`.
+    pub source: String,
+    /// The Message-ID without angle brackets; tracking events carry it as `message_id`.
+    pub message_id: String,
+    pub at: Micros,
+    pub email: Email,
+}
+
+fn policy_kind(k: MessageKind) -> Kind {
+    match k {
+        MessageKind::Marketing => Kind::Marketing,
+        MessageKind::Transactional => Kind::Transactional,
+    }
+}
+
+impl Automation {
+    fn decision(&self, profile: ProfileId, key: &str, decision: &str, reason: String, now: Micros) -> Result<()> {
+        self.store.record_decision(
+            self.workspace,
+            profile,
+            &SendDecision { key: key.to_string(), at: now, decision: decision.into(), reason },
+        )?;
+        Ok(())
+    }
+
+    /// The policies' answer for sending `kind` to `view` at `now`.
+    fn policy_decision(&self, view: &ProfileView, kind: Kind, now: Micros) -> Result<Decision> {
+        let a = &self.assets;
+        if view.email().is_none() {
+            return Ok(Decision::Skip { reason: "the profile has no email address".into() });
+        }
+        let tz = view.time_zone(&a.default_tz);
+        let since = now - a.policy.cap_window.max(30 * DAY);
+        let sent = self.store.marketing_sent_since(self.workspace, view.profile.id, since)?;
+        let recipient = view.recipient(&a.rules, now, &tz, sent, &self.subscribed_rule);
+        Ok(decide(&a.policy, &recipient, kind, now, &tz))
+    }
+
+    /// A step or broadcast asks to send `template`: decide, record, enqueue.
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_send(
+        &mut self,
+        view: &ProfileView,
+        template: &str,
+        key: &str,
+        source: &str,
+        payload: Value,
+        now: Micros,
+        report: &mut StepReport,
+    ) -> Result<()> {
+        let profile = view.profile.id;
+        let Some(t) = self.assets.templates.get(template) else {
+            report.skipped += 1;
+            return self.decision(profile, key, "skip", format!("there is no template {template:?}"), now);
+        };
+        let kind = t.kind();
+        let not_before = match self.policy_decision(view, policy_kind(kind), now)? {
+            Decision::Skip { reason } => {
+                report.skipped += 1;
+                report.reasons.push(("skip".into(), source.into(), reason.clone()));
+                return self.decision(profile, key, "skip", reason, now);
+            }
+            Decision::Defer { until, reason } => {
+                report.deferred += 1;
+                report.reasons.push(("defer".into(), source.into(), reason.clone()));
+                self.decision(profile, key, "defer", reason, now)?;
+                until
+            }
+            Decision::Send => {
+                self.decision(profile, key, "send", "every policy allows it".into(), now)?;
+                now
+            }
+        };
+        let message_id =
+            format!("{}@{}", crate::digest(&format!("{}:{key}", self.workspace.0)), self.sender.message_id_domain);
+        let item = NewOutbox {
+            workspace: self.workspace,
+            key: key.to_string(),
+            profile,
+            message_id,
+            kind: kind.as_str().to_string(),
+            template: template.to_string(),
+            source: source.to_string(),
+            payload: payload.to_string(),
+            not_before,
+        };
+        if self.store.enqueue(&[item], now)?.first() == Some(&true) {
+            report.enqueued += 1;
+        }
+        Ok(())
+    }
+
+    /// Delivers what is due, in batches, until nothing is due at `now`.
+    pub(crate) fn deliver_due(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
+        loop {
+            let rows = self.store.claim_outbox(now, now + self.lease, crate::BATCH)?;
+            let mine: Vec<OutboxRow> = rows.into_iter().filter(|r| r.workspace == self.workspace).collect();
+            if mine.is_empty() {
+                return Ok(());
+            }
+            for row in &mine {
+                self.deliver(row, now, report)?;
+            }
+        }
+    }
+
+    fn fail(&self, row: &OutboxRow, reason: String, now: Micros, report: &mut StepReport) -> Result<()> {
+        report.failed += 1;
+        report.reasons.push(("skip".into(), row.source.clone(), reason.clone()));
+        self.decision(row.profile, &row.key, "skip", reason.clone(), now)?;
+        self.store.finish_outbox(row.id, &Delivery::Failed { detail: reason })?;
+        Ok(())
+    }
+
+    fn deliver(&mut self, row: &OutboxRow, now: Micros, report: &mut StepReport) -> Result<()> {
+        let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, row.profile)? else {
+            return self.fail(row, "the profile no longer exists".into(), now, report);
+        };
+        let Some(template) = self.assets.templates.get(&row.template).cloned() else {
+            return self.fail(row, format!("there is no template {:?}", row.template), now, report);
+        };
+        // Checked again at the last moment: an unsubscribe or bounce since the request wins.
+        match self.policy_decision(&view, policy_kind(template.kind()), now)? {
+            Decision::Skip { reason } => return self.fail(row, reason, now, report),
+            Decision::Defer { until, reason } => {
+                report.deferred += 1;
+                report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
+                self.decision(row.profile, &row.key, "defer", reason.clone(), now)?;
+                self.store
+                    .finish_outbox(row.id, &Delivery::Retry { at: until, detail: format!("deferred: {reason}") })?;
+                return Ok(());
+            }
+            Decision::Send => {}
+        }
+        let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+        let event = serde_json::from_value::<Option<SavedEvent>>(payload["event"].clone()).ok().flatten();
+        let tz = view.time_zone(&self.assets.default_tz);
+        let mut ctx = view.context(&self.assets.rules, now, &tz, event.map(|e| e.context()), &self.bought_together);
+        ctx.values.insert("journey".into(), payload["journey"].clone());
+        let Some(address) = view.email() else {
+            return self.fail(row, "the profile has no email address".into(), now, report);
+        };
+        let name = {
+            let t = &view.profile.traits.values;
+            let first = t.get("first_name").and_then(Value::as_str).unwrap_or("");
+            let last = t.get("last_name").and_then(Value::as_str).unwrap_or("");
+            let full = format!("{first} {last}");
+            let full = full.trim();
+            (!full.is_empty()).then(|| full.to_string())
+        };
+        let to = match Mailbox::new(name.as_deref(), address) {
+            Ok(m) => m,
+            Err(e) => return self.fail(row, format!("the address {address:?} is not usable: {e}"), now, report),
+        };
+        let envelope = Envelope {
+            workspace: self.workspace,
+            profile: row.profile,
+            from: &self.sender.from,
+            to: &to,
+            reply_to: None,
+            message_id: &row.message_id,
+            message_key: &row.message_id,
+            date: now,
+            tracking_base: &self.sender.tracking_base,
+            keys: &self.sender.keys,
+            unsubscribe_mailto: None,
+            track: true,
+        };
+        let email = match personalize(&template, ctx, &envelope) {
+            Ok(e) => e,
+            Err(e) => return self.fail(row, format!("not sent: template {}: {e}", row.template), now, report),
+        };
+        let options = ComposeOptions {
+            envelope_from: self.sender.envelope_from.as_deref(),
+            dkim: self.sender.dkim.as_ref(),
+            signed_at: Some(now),
+        };
+        let outgoing = match compose(&email, &options) {
+            Ok(o) => o,
+            Err(e) => return self.fail(row, format!("not sent: {e}"), now, report),
+        };
+        let props = json!({
+            "message_id": row.message_id,
+            "template": row.template,
+            "source": row.source,
+            "journey": payload["journey"],
+            "step": payload["step"],
+            "subject": email.headers.subject,
+            "kind": row.kind,
+            "topic": email.topic,
+            "attempt": row.attempts,
+        });
+        match self.transport.send(&outgoing) {
+            Ok(receipt) => {
+                self.store.finish_outbox(row.id, &Delivery::Sent { at: now, detail: receipt.detail.clone() })?;
+                let mut delivered = props.clone();
+                delivered["response"] = Value::String(receipt.detail);
+                let msgs: Vec<_> = [
+                    self.message(&view, "track", Some("Email Sent"), props, &row.key, now),
+                    self.message(&view, "track", Some("Email Delivered"), delivered, &row.key, now),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                self.emit(msgs)?;
+                report.sent.push(Sent {
+                    profile: row.profile,
+                    user_id: view.profile.user_id.clone(),
+                    template: row.template.clone(),
+                    source: row.source.clone(),
+                    message_id: row.message_id.clone(),
+                    at: now,
+                    email,
+                });
+            }
+            Err(e) => match e.class() {
+                FailureClass::Transient => {
+                    match self.retry.next_attempt_at(row.attempts.max(1) as u32, now, &mut self.rng) {
+                        Some(at) => {
+                            report.retried += 1;
+                            self.store.finish_outbox(row.id, &Delivery::Retry { at, detail: e.to_string() })?;
+                        }
+                        None => {
+                            report.failed += 1;
+                            let detail = format!("gave up after {} attempts: {e}", row.attempts);
+                            self.store.finish_outbox(row.id, &Delivery::Failed { detail })?;
+                        }
+                    }
+                }
+                FailureClass::Bounce => {
+                    report.failed += 1;
+                    self.store.finish_outbox(row.id, &Delivery::Failed { detail: format!("bounced: {e}") })?;
+                    let mut bounced = props;
+                    bounced["permanent"] = Value::Bool(true);
+                    bounced["reason"] = Value::String(e.to_string());
+                    let m = self.message(&view, "track", Some("Email Bounced"), bounced, &row.key, now);
+                    self.emit(m.into_iter().collect())?;
+                }
+                FailureClass::Failed => {
+                    report.failed += 1;
+                    self.store.finish_outbox(row.id, &Delivery::Failed { detail: e.to_string() })?;
+                }
+            },
+        }
+        Ok(())
+    }
+}
