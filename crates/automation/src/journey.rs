@@ -95,6 +95,28 @@ fn next_occurrence(every: Micros, minute: u32, now: Micros, tz: &TimeZone) -> Op
     None
 }
 
+/// Whether `c` reads only traits (no events, segments or consent), so the
+/// stored profile answers it without its history.
+pub(crate) fn traits_only(c: &Condition) -> bool {
+    let mut only = true;
+    c.walk(&mut |n| {
+        if !matches!(n, Condition::And { .. } | Condition::Or { .. } | Condition::Not { .. } | Condition::Trait(_)) {
+            only = false;
+        }
+    });
+    only
+}
+
+/// A trait-only condition on the stored profile's current traits.
+pub(crate) fn traits_hold(
+    rules: &tidings_rules::Workspace,
+    c: &Condition,
+    p: &tidings_store::Profile,
+    now: Micros,
+) -> bool {
+    properties_hold(rules, c, &p.traits.values, now)
+}
+
 /// The event properties as the traits of a one-message profile, so that a
 /// trigger's `where` (rule language) reads them: `where = 'price > 20'`.
 fn properties_hold(rules: &tidings_rules::Workspace, c: &Condition, props: &Map<String, Value>, at: Micros) -> bool {
@@ -160,7 +182,7 @@ impl Automation {
     fn on_awaited(&mut self, e: &StoredEvent, name: &str, now: Micros, report: &mut StepReport) -> Result<()> {
         let assets = self.assets.clone();
         let records = self.store.instances_for_profile(self.workspace, e.profile)?;
-        let mut view: Option<ProfileView> = None;
+        let mut view: Option<std::sync::Arc<ProfileView>> = None;
         for r in records {
             let Some(j) = assets.journeys.iter().find(|j| j.key == r.journey) else { continue };
             let Ok(mut saved) = serde_json::from_str::<Saved>(&r.state) else { continue };
@@ -180,7 +202,7 @@ impl Automation {
                 && e.timestamp >= saved.instance.entered_at;
             if waiting {
                 if view.is_none() {
-                    view = ProfileView::load(self.store.as_ref(), self.workspace, e.profile)?;
+                    view = self.view(e.profile)?;
                 }
                 let Some(v) = view.as_ref() else { return Ok(()) };
                 let at = e.timestamp.min(now);
@@ -234,10 +256,22 @@ impl Automation {
         if !allowed {
             return Ok(Vec::new());
         }
-        let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, profile)? else {
+        if let Some(a) = &self.assets.audience
+            && traits_only(a)
+        {
+            let outside = match self.store.profile(self.workspace, profile)? {
+                Some(p) => !traits_hold(&self.assets.rules, a, &p, now),
+                None => true,
+            };
+            if outside {
+                return Ok(Vec::new());
+            }
+        }
+        let Some(view) = self.view(profile)? else {
             return Ok(Vec::new());
         };
         if let Some(a) = &self.assets.audience
+            && !traits_only(a)
             && !view.holds(&self.assets.rules, a, now, &view.time_zone(&self.assets.default_tz))
         {
             return Ok(Vec::new());
@@ -301,7 +335,7 @@ impl Automation {
                 if saved.instance.is_done() {
                     return Ok(Vec::new());
                 }
-                let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, ProfileId(profile))? else {
+                let Some(view) = self.view(ProfileId(profile))? else {
                     return Ok(Vec::new());
                 };
                 let fx = {

@@ -143,6 +143,14 @@ pub struct Automation {
     scheduled: HashSet<ProfileId>,
     /// `subscribed`, as the rule language defines it.
     subscribed_rule: tidings_rules::Condition,
+    /// Profiles read during this round; a log entry of the profile drops it.
+    views: HashMap<ProfileId, Arc<ProfileView>>,
+    /// The runner's own events of this round, recorded together at its end.
+    outgoing: Vec<Message>,
+    /// Whether any rule or journey condition reads an event's `context.*`.
+    uses_context: bool,
+    /// Time spent reading the log, firing timers, delivering and recording, for profiles.
+    pub timing: [std::time::Duration; 4],
 }
 
 /// Log entries read per page.
@@ -165,6 +173,16 @@ impl Automation {
         let cursor = match store.load_snapshot(workspace, SNAPSHOT)? {
             Some(s) => serde_json::from_slice::<Cursor>(&s.data).map(|c| c.seq).unwrap_or(s.seq),
             None => 0,
+        };
+        let uses_context = {
+            let reads = |json: String| json.contains("\"scope\":\"context\"");
+            let in_rules = assets
+                .rules
+                .definitions
+                .iter()
+                .any(|d| reads(serde_json::to_string(&d.definition).unwrap_or_default()));
+            let conditions = assets.journeys.iter().flat_map(|j| j.conditions.iter().map(|(c, _)| c));
+            in_rules || conditions.chain(&assets.audience).any(|c| reads(serde_json::to_string(c).unwrap_or_default()))
         };
         let mut bought_together = BoughtTogether::new();
         let mut after = 0;
@@ -195,6 +213,10 @@ impl Automation {
             lease: 5 * tidings_model::time::MINUTE,
             scheduled: HashSet::new(),
             subscribed_rule: tidings_rules::parse_condition("subscribed").expect("`subscribed` parses"),
+            views: HashMap::new(),
+            outgoing: Vec::new(),
+            timing: Default::default(),
+            uses_context,
         })
     }
 
@@ -222,10 +244,38 @@ impl Automation {
     /// catch up after downtime.
     pub fn step(&mut self, now: Micros) -> Result<StepReport> {
         let mut report = StepReport::default();
-        self.read_log(now, &mut report)?;
-        self.fire_timers(now, &mut report)?;
-        self.deliver_due(now, &mut report)?;
-        Ok(report)
+        let t0 = std::time::Instant::now();
+        let result = self.read_log(now, &mut report);
+        let t1 = std::time::Instant::now();
+        let result = result.and_then(|()| self.fire_timers(now, &mut report));
+        let t2 = std::time::Instant::now();
+        let result = result.and_then(|()| self.deliver_due(now, &mut report));
+        let t3 = std::time::Instant::now();
+        self.views.clear();
+        let flushed = self.flush();
+        let t4 = std::time::Instant::now();
+        for (i, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].into_iter().enumerate() {
+            self.timing[i] += d;
+        }
+        result.and(flushed).map(|()| report)
+    }
+
+    /// A profile as this round sees it: read once, then shared until a log
+    /// entry about it is read (decisions see the log as of the round's start,
+    /// plus what the round itself did).
+    pub(crate) fn view(&mut self, id: ProfileId) -> Result<Option<Arc<ProfileView>>> {
+        if let Some(v) = self.views.get(&id) {
+            return Ok(Some(v.clone()));
+        }
+        let Some(v) = ProfileView::load(self.store.as_ref(), self.workspace, id, self.uses_context)? else {
+            return Ok(None);
+        };
+        let v = Arc::new(v);
+        if self.views.len() >= 4_096 {
+            self.views.clear();
+        }
+        self.views.insert(id, v.clone());
+        Ok(Some(v))
     }
 
     /// Handles the log after the cursor.
@@ -234,6 +284,7 @@ impl Automation {
             let page = self.store.scan(self.workspace, self.cursor, PAGE)?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {
+                self.views.remove(&e.profile);
                 if e.event.as_deref() == Some("Order Completed") {
                     view::learn_order(&mut self.bought_together, e);
                 }
@@ -275,8 +326,15 @@ impl Automation {
             let ids = self.store.profile_ids(self.workspace, after, PAGE)?;
             let Some(&last) = ids.last() else { break };
             after = last;
+            let cheap = journey::traits_only(audience);
             for id in ids {
-                let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, id)? else { continue };
+                if cheap {
+                    match self.store.profile(self.workspace, id)? {
+                        Some(p) if journey::traits_hold(&assets.rules, audience, &p, now) => {}
+                        _ => continue,
+                    }
+                }
+                let Some(view) = self.view(id)? else { continue };
                 let tz = view.time_zone(&assets.default_tz);
                 if !view.holds(&assets.rules, audience, now, &tz) {
                     continue;
@@ -290,10 +348,18 @@ impl Automation {
         Ok(asked)
     }
 
-    fn emit(&self, messages: Vec<Message>) -> Result<()> {
-        if messages.is_empty() {
+    /// Queues the runner's own events; [`Automation::step`] records them at the
+    /// end of the round, in one append.
+    fn emit(&mut self, messages: Vec<Message>) -> Result<()> {
+        self.outgoing.extend(messages);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.outgoing.is_empty() {
             return Ok(());
         }
+        let messages = std::mem::take(&mut self.outgoing);
         self.emitter.emit(self.workspace, messages).map_err(AutomationError::Emit)
     }
 }

@@ -3,6 +3,8 @@
 //! report each outcome.
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
 use tidings_delivery::{ComposeOptions, FailureClass, compose};
 use tidings_journeys::policy::{Decision, Kind, decide};
 use tidings_model::time::DAY;
@@ -113,15 +115,49 @@ impl Automation {
     }
 
     /// Delivers what is due, in batches, until nothing is due at `now`.
+    ///
+    /// Each batch is attempted in parallel (reading the profile, the last
+    /// policy check, rendering, the transport), at most one message per
+    /// profile at a time, so that a profile's second message is decided
+    /// after its first is recorded (caps and gaps see it). Outcomes are
+    /// then recorded in order, on this thread.
     pub(crate) fn deliver_due(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         loop {
             let rows = self.store.claim_outbox(now, now + self.lease, crate::BATCH)?;
             let mine: Vec<OutboxRow> = rows.into_iter().filter(|r| r.workspace == self.workspace).collect();
             if mine.is_empty() {
                 return Ok(());
             }
-            for row in &mine {
-                self.deliver(row, now, report)?;
+            let mut rounds: Vec<Vec<OutboxRow>> = Vec::new();
+            let mut seen: HashMap<ProfileId, usize> = HashMap::new();
+            for row in mine {
+                let n = seen.entry(row.profile).or_insert(0);
+                if rounds.len() <= *n {
+                    rounds.push(Vec::new());
+                }
+                rounds[*n].push(row);
+                *n += 1;
+            }
+            for round in rounds {
+                let attempts: Vec<Result<Attempt>> = if workers > 1 && round.len() > 1 {
+                    let chunk = round.len().div_ceil(workers);
+                    let this = &*self;
+                    std::thread::scope(|scope| {
+                        let handles: Vec<_> = round
+                            .chunks(chunk)
+                            .map(|rows| {
+                                scope.spawn(move || rows.iter().map(|r| this.attempt(r, now)).collect::<Vec<_>>())
+                            })
+                            .collect();
+                        handles.into_iter().flat_map(|h| h.join().expect("a delivery worker panicked")).collect()
+                    })
+                } else {
+                    round.iter().map(|r| self.attempt(r, now)).collect()
+                };
+                for (row, attempt) in round.iter().zip(attempts) {
+                    self.apply(row, attempt?, now, report)?;
+                }
             }
         }
     }
@@ -134,33 +170,47 @@ impl Automation {
         Ok(())
     }
 
-    fn deliver(&mut self, row: &OutboxRow, now: Micros, report: &mut StepReport) -> Result<()> {
-        let Some(view) = ProfileView::load(self.store.as_ref(), self.workspace, row.profile)? else {
-            return self.fail(row, "the profile no longer exists".into(), now, report);
+    /// Everything about one message that needs no writing: the profile, the
+    /// last policy check, rendering, and the hand-over to the transport.
+    fn attempt(&self, row: &OutboxRow, now: Micros) -> Result<Attempt> {
+        let view = match self.views.get(&row.profile) {
+            Some(v) => v.clone(),
+            None => match ProfileView::load(self.store.as_ref(), self.workspace, row.profile, self.uses_context)? {
+                Some(v) => Arc::new(v),
+                None => return Ok(Attempt::Fail("the profile no longer exists".into())),
+            },
         };
         let Some(template) = self.assets.templates.get(&row.template).cloned() else {
-            return self.fail(row, format!("there is no template {:?}", row.template), now, report);
+            return Ok(Attempt::Fail(format!("there is no template {:?}", row.template)));
         };
         // Checked again at the last moment: an unsubscribe or bounce since the request wins.
         match self.policy_decision(&view, policy_kind(template.kind()), now)? {
-            Decision::Skip { reason } => return self.fail(row, reason, now, report),
-            Decision::Defer { until, reason } => {
-                report.deferred += 1;
-                report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
-                self.decision(row.profile, &row.key, "defer", reason.clone(), now)?;
-                self.store
-                    .finish_outbox(row.id, &Delivery::Retry { at: until, detail: format!("deferred: {reason}") })?;
-                return Ok(());
-            }
+            Decision::Skip { reason } => return Ok(Attempt::Fail(reason)),
+            Decision::Defer { until, reason } => return Ok(Attempt::Defer(until, reason)),
             Decision::Send => {}
         }
         let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
         let event = serde_json::from_value::<Option<SavedEvent>>(payload["event"].clone()).ok().flatten();
         let tz = view.time_zone(&self.assets.default_tz);
-        let mut ctx = view.context(&self.assets.rules, now, &tz, event.map(|e| e.context()), &self.bought_together);
+        let src = template.source();
+        let mentions = |w: &str| {
+            src.subject.contains(w)
+                || src.body.contains(w)
+                || src.preheader.as_deref().is_some_and(|p| p.contains(w))
+                || src.text.as_deref().is_some_and(|t| t.contains(w))
+        };
+        let with_segments = mentions("segments") || mentions("stage");
+        let mut ctx = view.context(
+            &self.assets.rules,
+            now,
+            &tz,
+            event.map(|e| e.context()),
+            &self.bought_together,
+            with_segments,
+        );
         ctx.values.insert("journey".into(), payload["journey"].clone());
         let Some(address) = view.email() else {
-            return self.fail(row, "the profile has no email address".into(), now, report);
+            return Ok(Attempt::Fail("the profile has no email address".into()));
         };
         let name = {
             let t = &view.profile.traits.values;
@@ -172,7 +222,7 @@ impl Automation {
         };
         let to = match Mailbox::new(name.as_deref(), address) {
             Ok(m) => m,
-            Err(e) => return self.fail(row, format!("the address {address:?} is not usable: {e}"), now, report),
+            Err(e) => return Ok(Attempt::Fail(format!("the address {address:?} is not usable: {e}"))),
         };
         let envelope = Envelope {
             workspace: self.workspace,
@@ -190,7 +240,7 @@ impl Automation {
         };
         let email = match personalize(&template, ctx, &envelope) {
             Ok(e) => e,
-            Err(e) => return self.fail(row, format!("not sent: template {}: {e}", row.template), now, report),
+            Err(e) => return Ok(Attempt::Fail(format!("not sent: template {}: {e}", row.template))),
         };
         let options = ComposeOptions {
             envelope_from: self.sender.envelope_from.as_deref(),
@@ -199,7 +249,25 @@ impl Automation {
         };
         let outgoing = match compose(&email, &options) {
             Ok(o) => o,
-            Err(e) => return self.fail(row, format!("not sent: {e}"), now, report),
+            Err(e) => return Ok(Attempt::Fail(format!("not sent: {e}"))),
+        };
+        let result = self.transport.send(&outgoing);
+        Ok(Attempt::Handed { view, email: Box::new(email), payload, result })
+    }
+
+    /// Records how an attempt ended: the outbox, the decision, the events.
+    fn apply(&mut self, row: &OutboxRow, attempt: Attempt, now: Micros, report: &mut StepReport) -> Result<()> {
+        let (view, email, payload, result) = match attempt {
+            Attempt::Fail(reason) => return self.fail(row, reason, now, report),
+            Attempt::Defer(until, reason) => {
+                report.deferred += 1;
+                report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
+                self.decision(row.profile, &row.key, "defer", reason.clone(), now)?;
+                self.store
+                    .finish_outbox(row.id, &Delivery::Retry { at: until, detail: format!("deferred: {reason}") })?;
+                return Ok(());
+            }
+            Attempt::Handed { view, email, payload, result } => (view, *email, payload, result),
         };
         let props = json!({
             "message_id": row.message_id,
@@ -212,18 +280,20 @@ impl Automation {
             "topic": email.topic,
             "attempt": row.attempts,
         });
-        match self.transport.send(&outgoing) {
+        match result {
             Ok(receipt) => {
                 self.store.finish_outbox(row.id, &Delivery::Sent { at: now, detail: receipt.detail.clone() })?;
-                let mut delivered = props.clone();
-                delivered["response"] = Value::String(receipt.detail);
-                let msgs: Vec<_> = [
-                    self.message(&view, "track", Some("Email Sent"), props, &row.key, now),
-                    self.message(&view, "track", Some("Email Delivered"), delivered, &row.key, now),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
+                // Delivered only when a mail server took it; a file written is just sent.
+                let delivered = receipt.delivered.then(|| {
+                    let mut d = props.clone();
+                    d["response"] = Value::String(receipt.detail.clone());
+                    d
+                });
+                let mut msgs: Vec<_> =
+                    self.message(&view, "track", Some("Email Sent"), props, &row.key, now).into_iter().collect();
+                if let Some(d) = delivered {
+                    msgs.extend(self.message(&view, "track", Some("Email Delivered"), d, &row.key, now));
+                }
                 self.emit(msgs)?;
                 report.sent.push(Sent {
                     profile: row.profile,
@@ -266,4 +336,19 @@ impl Automation {
         }
         Ok(())
     }
+}
+
+/// How one delivery attempt went, before it is recorded.
+enum Attempt {
+    /// Not sent, for this reason (recorded as a skip).
+    Fail(String),
+    /// Not yet: a policy defers it.
+    Defer(Micros, String),
+    /// Handed to the transport, with its answer.
+    Handed {
+        view: Arc<ProfileView>,
+        email: Box<Email>,
+        payload: Value,
+        result: std::result::Result<tidings_delivery::Receipt, tidings_delivery::DeliveryError>,
+    },
 }

@@ -15,34 +15,35 @@ use tidings_store::{Profile, Store};
 
 use crate::Result;
 
-/// A profile and its whole history.
+/// A profile and its whole history, parsed once.
 pub struct ProfileView {
     pub profile: Profile,
-    pub history: Vec<StoredEvent>,
     pub input: ProfileInput,
-    /// Properties of each history entry, parsed once.
-    properties: Vec<Map<String, Value>>,
+}
+
+static NO_PROPERTIES: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+/// A message's properties (none when they are not an object).
+fn props(m: &Observed) -> &Map<String, Value> {
+    m.properties.as_object().unwrap_or(&NO_PROPERTIES)
 }
 
 impl ProfileView {
-    /// The profile `id`, or `None` when it is gone (merged away).
-    pub fn load(store: &dyn Store, ws: WorkspaceId, id: ProfileId) -> Result<Option<ProfileView>> {
+    /// The profile `id`, or `None` when it is gone (merged away). Event
+    /// contexts are left out unless `with_context` (rules that read `context.*`).
+    pub fn load(store: &dyn Store, ws: WorkspaceId, id: ProfileId, with_context: bool) -> Result<Option<ProfileView>> {
         let Some(profile) = store.profile(ws, id)? else { return Ok(None) };
         let history = store.profile_history(ws, id)?;
-        Ok(Some(ProfileView::new(profile, history)))
+        Ok(Some(ProfileView::new(profile, &history, with_context)))
     }
 
-    pub fn new(profile: Profile, history: Vec<StoredEvent>) -> ProfileView {
-        let input = ProfileInput::from_stored(&history);
-        let properties = input
-            .messages
-            .iter()
-            .map(|m| match &m.properties {
-                Value::Object(o) => o.clone(),
-                _ => Map::new(),
-            })
-            .collect();
-        ProfileView { profile, history, input, properties }
+    pub fn new(profile: Profile, history: &[StoredEvent], with_context: bool) -> ProfileView {
+        let input = if with_context {
+            ProfileInput::from_stored(history)
+        } else {
+            ProfileInput::new(history.iter().map(Observed::from_stored_without_context).collect())
+        };
+        ProfileView { profile, input }
     }
 
     /// Whether `condition` holds as of `now`.
@@ -78,7 +79,8 @@ impl ProfileView {
         let mut suppressed = None;
         let mut sent_30d = std::collections::BTreeSet::new();
         let mut engaged_30d = std::collections::BTreeSet::new();
-        for (m, props) in self.input.messages.iter().zip(&self.properties) {
+        for m in &self.input.messages {
+            let props = props(m);
             if m.timestamp > now {
                 continue;
             }
@@ -127,17 +129,23 @@ impl ProfileView {
         tz: &TimeZone,
         event: Option<EventContext>,
         bought_together: &BoughtTogether,
+        with_segments: bool,
     ) -> Context {
-        let evaluation = tidings_engine::reference::evaluate(rules, &self.input, now, tz);
-        let segments: Vec<String> = evaluation.members().map(str::to_string).collect();
-        let stage = evaluation.stages.values().flatten().next().cloned();
+        // Evaluating every segment over the history is the costly part; only
+        // templates that mention segments or the stage need it.
+        let (segments, stage) = if with_segments {
+            let evaluation = tidings_engine::reference::evaluate(rules, &self.input, now, tz);
+            let segments: Vec<String> = evaluation.members().map(str::to_string).collect();
+            (segments, evaluation.stages.values().flatten().next().cloned())
+        } else {
+            (Vec::new(), None)
+        };
         let activity: Vec<ActivityEvent<'_>> = self
             .input
             .messages
             .iter()
-            .zip(&self.properties)
-            .filter(|(m, _)| m.timestamp <= now)
-            .filter_map(|(m, p)| Some(ActivityEvent { name: m.event_name()?, timestamp: m.timestamp, properties: p }))
+            .filter(|m| m.timestamp <= now)
+            .filter_map(|m| Some(ActivityEvent { name: m.event_name()?, timestamp: m.timestamp, properties: props(m) }))
             .collect();
         let viewed = viewed_not_bought(&activity, 6);
         let mut seeds: Vec<&str> = viewed.iter().map(|p| p.id.as_str()).collect();
@@ -166,10 +174,9 @@ impl ProfileView {
         self.input
             .messages
             .iter()
-            .zip(&self.properties)
-            .filter(|(m, _)| m.timestamp <= now && m.event_name() == Some(name))
-            .max_by_key(|(m, _)| (m.timestamp, m.seq))
-            .map(|(m, p)| EventContext { name: name.to_string(), timestamp: m.timestamp, properties: p.clone() })
+            .filter(|m| m.timestamp <= now && m.event_name() == Some(name))
+            .max_by_key(|m| (m.timestamp, m.seq))
+            .map(|m| EventContext { name: name.to_string(), timestamp: m.timestamp, properties: props(m).clone() })
     }
 }
 

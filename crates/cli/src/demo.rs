@@ -129,7 +129,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
     }));
     let config = crate::config::Config::load(&a.data)?;
     let (transport, described) = crate::mail::transport(&a.data, &config, clock.clone(), a.smtp.as_deref())?;
-    let public = format!("http://{addr}");
+    // Links point where `tidings serve --data DIR` listens by default, and the
+    // folder keeps the demo's signing key, so the .eml files' links work there.
+    let public = "http://127.0.0.1:7411".to_string();
+    std::fs::write(a.data.join("tracking.key"), DEMO_SIGNING_KEY)?;
     let sender = tidings_automation::Sender {
         from: tidings_render::Mailbox::new(Some("Example Shop (simulated)"), "shop@example.com")?,
         envelope_from: None,
@@ -173,7 +176,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let mut outgoing: Vec<Outgoing> = Vec::new();
     let mut arms: BTreeMap<String, &'static str> = BTreeMap::new();
     let mut tally = Tally::default();
+    let mut phases = Phases::default();
     for h in 1..=hours {
+        let mut lap = std::time::Instant::now();
         let until = start + h as i64 * HOUR;
         // Reactions to earlier email, at their own times, through the tracking endpoints.
         while let Some(std::cmp::Reverse((at, _, i))) = reactions.peek().copied() {
@@ -186,8 +191,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 react(&mut client, &signing, &public, ws, &outgoing[o], &r, &mut tally)?;
             }
         }
+        phases.add(0, &mut lap);
         clock.advance_to(until);
         let msgs = sim.advance_to(until);
+        phases.add(1, &mut lap);
         let mut batch: Vec<Message> = Vec::with_capacity(msgs.len());
         for m in &msgs {
             line.clear();
@@ -225,7 +232,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 }
             }
         }
+        phases.add(2, &mut lap);
         live.sync();
+        phases.add(3, &mut lap);
         // The control arm: one generic newsletter a week, Tuesdays 10:00 UTC.
         let t = jiff::Timestamp::from_microsecond(until)?.to_zoned_datetime(jiff::tz::TimeZone::UTC);
         let mut report = tidings_automation::StepReport::default();
@@ -233,6 +242,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             let name = format!("newsletter-{}", t.date());
             automation.broadcast(&name, "newsletter", &newsletter_audience, until, &mut report)?;
         }
+        phases.add(6, &mut lap);
         for _ in 0..4 {
             let r = automation.step(until)?;
             let idle = r.events == 0 && r.timers == 0 && r.sent.is_empty();
@@ -242,6 +252,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 break;
             }
         }
+        phases.add(4, &mut lap);
         for s in std::mem::take(&mut report.sent) {
             let email = sim_email(&s, sim.catalog());
             let o = outgoing.len();
@@ -263,6 +274,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         for (decision, source, reason) in report.reasons.drain(..) {
             *tally.reasons.entry((source, decision, generalize(&reason))).or_default() += 1;
         }
+        phases.add(5, &mut lap);
         bar.set_position(h);
         bar.set_message(format!("{}/{}", h / 24 + 1, a.days));
     }
@@ -281,6 +293,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     live.stop();
     let stats = store.stats(ws)?;
     let outcomes = outcomes(store.as_ref(), ws)?;
+    let automation_timing = automation.timing;
     drop(automation);
     let elapsed = started.elapsed();
     print!(
@@ -307,7 +320,15 @@ pub fn run(a: DemoArgs) -> Result<()> {
         }),
     })?;
     if !a.quiet {
-        eprintln!("(the demo took {:.0} s)", elapsed.as_secs_f64());
+        eprintln!("(the demo took {:.0} s: {})", elapsed.as_secs_f64(), phases.describe());
+        let t = automation_timing;
+        eprintln!(
+            "(automation: log and journeys {:.1} s, timers {:.1} s, delivery {:.1} s, recording {:.1} s)",
+            t[0].as_secs_f64(),
+            t[1].as_secs_f64(),
+            t[2].as_secs_f64(),
+            t[3].as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -415,6 +436,21 @@ fn react(
         tally.refused += 1;
     }
     Ok(())
+}
+
+/// Where the demo's time goes, for `--verbose` runs and profiling.
+#[derive(Default)]
+struct Phases([std::time::Duration; 7]);
+
+impl Phases {
+    fn add(&mut self, i: usize, lap: &mut std::time::Instant) {
+        self.0[i] += lap.elapsed();
+        *lap = std::time::Instant::now();
+    }
+    fn describe(&self) -> String {
+        let names = ["reactions over HTTP", "simulation", "ingest", "engine", "automation", "hand-over", "broadcasts"];
+        names.iter().zip(self.0).map(|(n, d)| format!("{n} {:.1} s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// What the demo counts while it runs.

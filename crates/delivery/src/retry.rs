@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn transient_failures_are_retried_after_a_backoff() {
-        let ok = Receipt { detail: "250 ok".into() };
+        let ok = Receipt { detail: "250 ok".into(), delivered: true };
         let (outcome, waited) = run(vec![
             Err(DeliveryError::from_reply(451, "later")),
             Err(DeliveryError::Connection("reset".into())),

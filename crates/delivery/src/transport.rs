@@ -18,6 +18,8 @@ use crate::pace::{RateLimiter, Sleeper};
 pub struct Receipt {
     /// The server's reply (`250 ...`) or the file written.
     pub detail: String,
+    /// A mail server accepted it (an SMTP 250). A file written is not a delivery.
+    pub delivered: bool,
 }
 
 /// Sends one message; safe to share between threads.
@@ -158,7 +160,10 @@ impl Transport for SmtpTransport {
             l.acquire();
         }
         let response = self.inner.send_raw(&envelope, &message.data)?;
-        Ok(Receipt { detail: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")) })
+        Ok(Receipt {
+            detail: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")),
+            delivered: true,
+        })
     }
 }
 
@@ -217,6 +222,6 @@ impl Transport for FileTransport {
         // Write then rename, so a reader never sees half a message.
         std::fs::write(&tmp, &message.data).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(Receipt { detail: path.display().to_string() })
+        Ok(Receipt { detail: path.display().to_string(), delivered: false })
     }
 }

@@ -105,6 +105,33 @@ impl Observed {
         }
     }
 
+    /// [`Observed::from_stored`] without the `context` object, which is
+    /// skipped unparsed: for callers whose rules never read `context.*`
+    /// (most of a message's bytes are its context).
+    pub fn from_stored_without_context(e: &StoredEvent) -> Observed {
+        #[derive(Deserialize)]
+        struct Parts {
+            #[serde(default)]
+            properties: Value,
+            #[serde(default)]
+            traits: Option<Value>,
+        }
+        let parts: Parts = serde_json::from_str(&e.body).unwrap_or(Parts { properties: Value::Null, traits: None });
+        let traits = match (e.kind, parts.traits) {
+            (MessageType::Identify | MessageType::Group, Some(Value::Object(m))) => Some(m),
+            _ => None,
+        };
+        Observed {
+            seq: e.seq,
+            kind: e.kind,
+            name: e.event.clone(),
+            timestamp: e.timestamp,
+            properties: parts.properties,
+            context: Value::Null,
+            traits,
+        }
+    }
+
     /// Something the person did: `track`, `page` and `screen`, except the
     /// events the engine and the sender record themselves.
     pub fn is_activity(&self) -> bool {

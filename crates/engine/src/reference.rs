@@ -74,7 +74,10 @@ pub fn holds(
     if !p.exists {
         return false;
     }
-    p.evaluate_all(workspace);
+    // Segments and stages are computed only when the condition names them.
+    if !condition.segment_refs().is_empty() || !condition.stage_refs().is_empty() {
+        p.evaluate_all(workspace);
+    }
     p.holds(condition)
 }
 

@@ -36,24 +36,14 @@ const MACHINE_AGENTS: &[&str] =
 /// Protection loads every image within seconds), not a person reading.
 const MACHINE_OPEN_WITHIN: tidings_model::Micros = 60 * tidings_model::time::SECOND;
 
-/// When the message was delivered to the profile, from its recent events.
+/// When the message was sent to the profile, from its recent outbox rows.
 fn delivered_at(
     s: &dyn tidings_store::Store,
     ws: tidings_model::WorkspaceId,
     pid: tidings_model::ProfileId,
     message: &str,
 ) -> tidings_store::Result<Option<tidings_model::Micros>> {
-    let recent = s.profile_events(ws, pid, None, 200)?;
-    Ok(recent
-        .iter()
-        .filter(|e| matches!(e.event.as_deref(), Some("Email Delivered" | "Email Sent")))
-        .find(|e| {
-            serde_json::from_str::<Value>(&e.body)
-                .ok()
-                .and_then(|b| b["properties"]["message_id"].as_str().map(|m| m == message))
-                .unwrap_or(false)
-        })
-        .map(|e| e.timestamp))
+    Ok(s.outbox_for_profile(ws, pid, 100)?.into_iter().find(|r| r.message_id == message).and_then(|r| r.sent_at))
 }
 
 pub fn routes() -> Router<AppState> {

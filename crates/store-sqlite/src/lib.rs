@@ -177,6 +177,10 @@ impl SqliteStore {
                 };
                 let c = Connection::open_with_flags(&self.path, flags).map_err(db_err)?;
                 c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_err)?;
+                // A page cache of their own (the default is 2 MB). No mmap: the
+                // file grows under constant appends, and each read transaction
+                // would remap it.
+                c.execute_batch("PRAGMA cache_size = -32768;").map_err(db_err)?;
                 c
             }
         };
@@ -423,7 +427,7 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND workspace_id = ?2 ORDER BY seq LIMIT ?3"
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND +workspace_id = ?2 ORDER BY seq LIMIT ?3"
                 ))
                 .map_err(db_err)?;
             let rows = stmt.query_map(params![after_seq, ws.0, limit as i64], event_row).map_err(db_err)?;
@@ -729,8 +733,10 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
+                    // `+workspace_id` keeps the planner on the profile index: the
+                    // primary key would give the order but scan the whole workspace.
                     "SELECT journey, entry, entry_key, entered_at, done, state, updated_at FROM journey_instances
-                     WHERE profile_id = ?1 AND workspace_id = ?2 ORDER BY journey, entry",
+                     WHERE profile_id = ?1 AND +workspace_id = ?2",
                 )
                 .map_err(db_err)?;
             let rows = stmt
@@ -748,7 +754,9 @@ impl Store for SqliteStore {
                     })
                 })
                 .map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+            let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
+            out.sort_by(|a, b| (&a.journey, a.entry).cmp(&(&b.journey, b.entry)));
+            Ok(out)
         })
     }
 

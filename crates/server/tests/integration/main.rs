@@ -1,6 +1,7 @@
 //! The HTTP surface end to end: a real server on a real socket, over SQLite.
 
 mod ingest;
+mod journeys;
 mod openapi;
 mod track;
 

@@ -1,0 +1,342 @@
+//! The starter playbook's journeys, end to end under a simulated clock: the
+//! real server (ingest, tracking endpoints), the live engine in manual time,
+//! and the automation runner, with scripted behaviour and exact expected
+//! sends, skips and deferrals.
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tidings_automation::{Assets, Automation, Emitter, Sender, StepReport};
+use tidings_delivery::{DeliveryError, OutgoingMessage, Receipt, Transport};
+use tidings_model::message::{Envelope, parse_message};
+use tidings_model::time::{DAY, HOUR, MINUTE, format_time, parse_time};
+use tidings_model::{Clock, KeyKind, Message, Micros, SimClock, WorkspaceId, keys};
+use tidings_server::{AppState, IngestQueue};
+use tidings_store::Store;
+use tidings_store_sqlite::{Durability, Mode, SqliteStore};
+use tidings_testkit::http::Client;
+
+/// Every message handed to the transport.
+#[derive(Default)]
+pub struct Capture {
+    pub messages: Mutex<Vec<OutgoingMessage>>,
+}
+
+impl Transport for Capture {
+    fn send(&self, m: &OutgoingMessage) -> Result<Receipt, DeliveryError> {
+        self.messages.lock().push(m.clone());
+        Ok(Receipt { detail: "250 captured".into(), delivered: true })
+    }
+}
+
+struct Ingest(IngestQueue);
+
+impl Emitter for Ingest {
+    fn emit(&self, ws: WorkspaceId, messages: Vec<Message>) -> Result<(), String> {
+        self.0.append_blocking(ws, messages).map(|_| ())
+    }
+}
+
+fn playbook() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cli/playbook")
+}
+
+/// The playbook's rules, journeys and templates, checked.
+fn assets() -> Assets {
+    let dir = playbook();
+    let rules_text = std::fs::read_to_string(dir.join("segments.rules")).unwrap();
+    let files = [tidings_rules::SourceFile::new("segments.rules", rules_text)];
+    let (rules, d) = tidings_rules::check_workspace(&files, None);
+    assert!(!tidings_rules::has_errors(&d), "{d:?}");
+    let renderer = tidings_render::Renderer::new(Default::default());
+    let mut templates = std::collections::HashMap::new();
+    for e in std::fs::read_dir(dir.join("templates")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "mjml") {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let src =
+                tidings_render::TemplateSource::parse(&name, &std::fs::read_to_string(&p).unwrap(), None).unwrap();
+            let t = renderer.compile(&src).unwrap();
+            templates.insert(t.name().to_string(), Arc::new(t));
+        }
+    }
+    let mut names: Vec<String> = templates.keys().cloned().collect();
+    names.sort();
+    let mut jfiles = Vec::new();
+    for e in std::fs::read_dir(dir.join("journeys")).unwrap() {
+        let p = e.unwrap().path();
+        jfiles.push(tidings_rules::SourceFile::new(p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+    }
+    jfiles.sort_by(|a, b| a.name.cmp(&b.name));
+    let (journeys, d) = tidings_journeys::check_journeys(&jfiles, &rules, Some(&names), None);
+    assert!(!tidings_rules::has_errors(&d), "{d:?}");
+    assert_eq!(journeys.len(), 9);
+    Assets {
+        rules: Arc::new(rules),
+        journeys,
+        templates,
+        policy: Default::default(),
+        default_tz: jiff::tz::TimeZone::UTC,
+        audience: None,
+    }
+}
+
+/// A shop under a simulated clock.
+pub struct Shop {
+    pub clock: Arc<SimClock>,
+    pub store: Arc<dyn Store>,
+    pub ws: WorkspaceId,
+    pub live: Arc<tidings_server::live::Live>,
+    pub automation: Automation,
+    pub ingest: IngestQueue,
+    pub capture: Arc<Capture>,
+    pub addr: std::net::SocketAddr,
+    /// (time, user, template) of every message sent.
+    pub sent: Vec<(Micros, String, String)>,
+    pub reports: Vec<StepReport>,
+    pub emails: Vec<tidings_automation::Sent>,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub const START: Micros = tidings_testkit::DEFAULT_START; // Monday 2026-01-05 00:00 UTC
+
+impl Shop {
+    pub fn new() -> Shop {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Process).unwrap());
+        let clock = Arc::new(SimClock::new(START));
+        let ws = store.create_workspace("shop", START).unwrap().id;
+        store.add_key(ws, KeyKind::Write, &keys::hash("w"), "test", START).unwrap();
+        let assets = assets();
+        let (live, observer) = tidings_server::live::Live::start(
+            store.clone(),
+            clock.clone(),
+            ws,
+            (*assets.rules).clone(),
+            jiff::tz::TimeZone::UTC,
+            true,
+        )
+        .unwrap();
+        let signing =
+            tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let app = AppState::new(store.clone(), clock.clone(), vec![observer])
+            .with_live(live.clone())
+            .with_signing(signing.clone());
+        let ingest = app.ingest.clone();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
+        let capture = Arc::new(Capture::default());
+        let sender = Sender {
+            from: tidings_render::Mailbox::new(Some("Shop"), "shop@example.com").unwrap(),
+            envelope_from: None,
+            tracking_base: format!("http://{addr}"),
+            keys: Arc::new(signing),
+            dkim: None,
+            message_id_domain: "shop.example.com".into(),
+        };
+        let automation = Automation::new(
+            store.clone(),
+            ws,
+            Arc::new(assets),
+            sender,
+            capture.clone(),
+            Arc::new(Ingest(ingest.clone())),
+        )
+        .unwrap();
+        Shop {
+            clock,
+            store,
+            ws,
+            live,
+            automation,
+            ingest,
+            capture,
+            addr,
+            sent: Vec::new(),
+            reports: Vec::new(),
+            emails: Vec::new(),
+            _dir: dir,
+            _runtime: runtime,
+        }
+    }
+
+    /// Stores one Segment message (stamped with its own time).
+    pub fn send(&self, mut m: Value) {
+        let t = parse_time(m["timestamp"].as_str().unwrap()).unwrap();
+        m["messageId"] = json!(format!("m-{}", tidings_model::message::new_message_id()));
+        let env = Envelope { received_at: t.max(self.clock.now()), sent_at: None, default_type: None };
+        let msg = parse_message(&m.to_string(), &env, &mut tidings_model::message::new_message_id).unwrap();
+        self.ingest.append_blocking(self.ws, vec![msg]).unwrap();
+    }
+
+    pub fn person(&self, user: &str, consent: bool, tz: &str, t: Micros) {
+        self.send(json!({
+            "type": "identify", "userId": user, "timestamp": format_time(t),
+            "traits": {"email": format!("{user}@example.com"), "first_name": user, "marketing_consent": consent, "timezone": tz},
+        }));
+    }
+
+    pub fn track(&self, user: &str, event: &str, props: Value, t: Micros) {
+        self.send(
+            json!({"type": "track", "userId": user, "event": event, "timestamp": format_time(t), "properties": props}),
+        );
+    }
+
+    /// Runs the clock to `until` in steps of `tick`, with `script` called
+    /// at each step (to add what happens then) before the engine and the
+    /// runner catch up.
+    pub fn run(&mut self, until: Micros, tick: Micros, mut script: impl FnMut(&mut Shop, Micros)) {
+        let mut t = self.clock.now();
+        while t < until {
+            t = (t + tick).min(until);
+            self.clock.advance_to(t);
+            script(self, t);
+            self.live.sync();
+            for _ in 0..5 {
+                let r = self.automation.step(t).unwrap();
+                let idle = r.events == 0 && r.timers == 0 && r.sent.is_empty();
+                for s in &r.sent {
+                    self.sent.push((s.at, s.user_id.clone().unwrap_or_default(), s.template.clone()));
+                }
+                self.emails.extend(r.sent.iter().cloned());
+                self.reports.push(r);
+                self.live.sync();
+                if idle {
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn sent_to(&self, user: &str) -> Vec<(String, String)> {
+        self.sent.iter().filter(|s| s.1 == user).map(|s| (format_time(s.0), s.2.clone())).collect()
+    }
+
+    pub fn decisions(&self, user: &str) -> Vec<(String, String)> {
+        let p = self.store.find_profile(self.ws, user).unwrap().unwrap();
+        let mut d: Vec<_> = self
+            .store
+            .decisions_for_profile(self.ws, p.id, 100)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.decision, d.reason))
+            .collect();
+        d.reverse();
+        d
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn cart_abandonment_and_post_purchase_run_every_branch_at_exact_times() {
+    let mut shop = Shop::new();
+    let mon = |h: i64, m: i64| START + h * HOUR + m * MINUTE;
+    let mut done = BTreeSet::new();
+    let mut unsubscribed = false;
+    shop.run(START + 10 * DAY, 5 * MINUTE, |s, t| {
+        let mut once = |key: &str, when: Micros, f: &dyn Fn(&Shop)| {
+            if t >= when && done.insert(key.to_string()) {
+                f(s);
+            }
+        };
+        once("people", mon(9, 0), &|s| {
+            for (u, consent) in [("ada", true), ("bob", true), ("carl", false), ("dana", true), ("eve", true)] {
+                s.person(u, consent, "UTC", mon(9, 0));
+            }
+        });
+        for u in ["ada", "bob", "carl", "eve"] {
+            once(&format!("{u}-cart"), mon(10, 0), &|s| {
+                s.track(u, "Product Added", json!({"product_id": "p1", "name": "Red shoes", "price": 59.0}), mon(10, 0))
+            });
+        }
+        once("dana-cart", mon(21, 30), &|s| {
+            s.track(
+                "dana",
+                "Product Added",
+                json!({"product_id": "p2", "name": "Blue bag", "price": 80.0}),
+                mon(21, 30),
+            )
+        });
+        once("bob-order", mon(12, 0), &|s| {
+            s.track(
+                "bob",
+                "Order Completed",
+                json!({"order_id": "o1", "revenue": 59.0, "products": [{"product_id": "p1", "name": "Red shoes"}]}),
+                mon(12, 0),
+            )
+        });
+        // Eve uses one-click unsubscribe on her reminder.
+        if !unsubscribed && t >= mon(12, 0) {
+            let reminder = s.emails.iter().find(|e| e.user_id.as_deref() == Some("eve")).cloned();
+            if let Some(e) = reminder {
+                let header = e.email.headers.list_unsubscribe.clone().unwrap();
+                let url = header.trim_start_matches('<').split('>').next().unwrap().to_string();
+                let path = url.split_once(&s.addr.to_string()).unwrap().1.to_string();
+                let r = s.client().request("POST", &path, None, &[], b"List-Unsubscribe=One-Click").unwrap();
+                assert_eq!(r.status, 200, "{}", r.text());
+                unsubscribed = true;
+            }
+        }
+    });
+
+    // Ada: reminded when the hour without an order is over, then the offer when a day passes without one.
+    assert_eq!(
+        shop.sent_to("ada"),
+        pairs(&[("2026-01-05T11:00:00Z", "cart_reminder"), ("2026-01-06T11:00:00Z", "cart_offer")])
+    );
+    // Bob bought after the reminder: no offer; the post-purchase series two and nine days after the order.
+    assert_eq!(
+        shop.sent_to("bob"),
+        pairs(&[
+            ("2026-01-05T11:00:00Z", "cart_reminder"),
+            ("2026-01-07T12:00:00Z", "post_purchase_care"),
+            ("2026-01-14T12:00:00Z", "post_purchase_complements"),
+        ])
+    );
+    // Carl gave no consent: nothing, and the reason is recorded.
+    assert!(shop.sent_to("carl").is_empty());
+    assert!(
+        shop.decisions("carl").iter().any(|d| d.0 == "skip" && d.1 == "no marketing consent"),
+        "{:?}",
+        shop.decisions("carl")
+    );
+    // Dana's cart was left at 21:30: quiet hours defer (not drop) both mails to 08:00.
+    assert_eq!(
+        shop.sent_to("dana"),
+        pairs(&[("2026-01-06T08:00:00Z", "cart_reminder"), ("2026-01-07T08:00:00Z", "cart_offer")])
+    );
+    assert!(shop.decisions("dana").iter().any(|d| d.0 == "defer" && d.1.starts_with("quiet hours 21:00-08:00")));
+    // Eve unsubscribed with one click: the offer a day later is suppressed, and says so.
+    assert_eq!(shop.sent_to("eve"), pairs(&[("2026-01-05T11:00:00Z", "cart_reminder")]));
+    assert!(
+        shop.decisions("eve").iter().any(|d| d.0 == "skip" && d.1 == "unsubscribed"),
+        "{:?}",
+        shop.decisions("eve")
+    );
+
+    // Every marketing message carries RFC 8058 headers and a stable Message-ID; nobody got one twice.
+    let msgs = shop.capture.messages.lock();
+    let ids: BTreeSet<_> = msgs.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids.len(), msgs.len(), "no Message-ID is sent twice");
+    for m in msgs.iter() {
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(text.contains("List-Unsubscribe: <http://"), "{text}");
+        assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+    }
+    // The reminder shows what was left in the cart.
+    let ada = shop.emails.iter().find(|e| e.user_id.as_deref() == Some("ada")).unwrap();
+    assert!(ada.email.html.contains("Red shoes"), "{}", ada.email.html);
+}
