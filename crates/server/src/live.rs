@@ -44,10 +44,14 @@ pub struct RecentChange {
 }
 
 enum Cmd {
-    Events(Vec<StoredEvent>),
+    /// Stored messages to apply, and the newest log position of their append
+    /// (some of it may be covered by a merge's rebuild instead).
+    Events(Vec<StoredEvent>, i64),
+    /// `from` was folded into `into` by the append that ends at log position `upto`.
     Merge {
         from: ProfileId,
         into: ProfileId,
+        upto: i64,
     },
     /// Advance to the clock's time, record, then answer.
     Sync(Sender<()>),
@@ -75,25 +79,35 @@ pub struct LiveObserver {
 
 impl AppendObserver for LiveObserver {
     fn appended(&self, batches: &[AppendBatch], result: &AppendResult) {
+        // A merge rebuilds the surviving profile from its whole history, which
+        // already holds this append's messages of both profiles: applying them
+        // again would count them twice, and applying a merged-away profile's
+        // messages would bring it back as a ghost.
+        let merged: std::collections::HashSet<ProfileId> =
+            result.merges.iter().filter(|m| m.0 == self.workspace).flat_map(|&(_, from, into)| [from, into]).collect();
         let mut events = Vec::new();
+        let mut newest = 0;
         for (batch, outcomes) in batches.iter().zip(&result.outcomes) {
             if batch.workspace != self.workspace {
                 continue;
             }
             for (m, o) in batch.messages.iter().zip(outcomes) {
                 if let Outcome::Stored { seq, profile } = o {
-                    events.push(stored(m, *seq, *profile));
+                    newest = newest.max(*seq);
+                    if !merged.contains(profile) {
+                        events.push(stored(m, *seq, *profile));
+                    }
                 }
             }
         }
         // Merges first: the engine rebuilds the surviving profile from its whole history.
         for &(ws, from, into) in &result.merges {
             if ws == self.workspace {
-                let _ = self.tx.send(Cmd::Merge { from, into });
+                let _ = self.tx.send(Cmd::Merge { from, into, upto: newest });
             }
         }
-        if !events.is_empty() {
-            let _ = self.tx.send(Cmd::Events(events));
+        if newest > 0 {
+            let _ = self.tx.send(Cmd::Events(events, newest));
         }
     }
 }
@@ -256,7 +270,8 @@ impl Runner {
                     self.save();
                     return;
                 }
-                Ok(Cmd::Events(events)) => {
+                Ok(Cmd::Events(events, newest)) => {
+                    self.last_seq = self.last_seq.max(newest);
                     let now = self.clock.now();
                     let mut engine = self.live.engine.write();
                     let mut changes = Vec::new();
@@ -271,11 +286,13 @@ impl Runner {
                     }
                     changes
                 }
-                Ok(Cmd::Merge { from, into }) => {
+                Ok(Cmd::Merge { from, into, upto }) => {
                     self.user_ids.remove(&into);
                     let now = self.clock.now();
                     match self.store.profile_history(self.live.workspace, into) {
-                        Ok(h) => {
+                        Ok(mut h) => {
+                            // Later appends reach the engine as their own events.
+                            h.retain(|e| e.seq <= upto);
                             match self.live.engine.write().merge(from, into, &ProfileInput::from_stored(&h), now) {
                                 Ok(c) => c,
                                 Err(e) => {

@@ -265,3 +265,31 @@ fn the_messages_api_says_what_was_sent_and_why_not() {
     let r = s.client().get("/api/profiles/ada/messages", Some(&bearer(&other_admin))).unwrap();
     assert_eq!(r.status, 404, "another workspace sees nothing");
 }
+
+#[test]
+fn an_identity_merge_counts_each_event_once_and_leaves_no_ghost() {
+    let s = Server::start_live(
+        "segment once { did \"Order Completed\" exactly 1 time }\n\
+         segment twice { did \"Order Completed\" at least 2 times }\n\
+         segment anyone { did \"Page Viewed\" }\n",
+    );
+    // Ada is known; then she orders anonymously on another device and signs in,
+    // in one batch: the anonymous profile is merged into hers.
+    assert_eq!(s.post("/v1/identify", &json!({"userId": "ada", "traits": {"email": "ada@example.com"}})).status, 200);
+    let batch = json!({"batch": [
+        {"type": "track", "anonymousId": "anon-1", "event": "Page Viewed"},
+        {"type": "track", "anonymousId": "anon-1", "event": "Order Completed", "properties": {"revenue": 10}},
+        {"type": "identify", "anonymousId": "anon-1", "userId": "ada", "traits": {"email": "ada@example.com"}},
+    ]});
+    assert_eq!(s.post("/v1/batch", &batch).status, 200);
+    let size = |seg: &str| s.admin_get(&format!("/api/segments/{seg}")).json()["size"].as_u64();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size("once") != Some(1) {
+        assert!(std::time::Instant::now() < deadline, "once: {:?}, twice: {:?}", size("once"), size("twice"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(size("once"), Some(1), "the order counts once after the merge");
+    assert_eq!(size("twice"), Some(0), "not twice");
+    assert_eq!(size("anyone"), Some(1), "one profile: the merged-away one is gone");
+}
