@@ -48,6 +48,27 @@ fn the_demo_is_deterministic_exports_and_guards_foreign_folders() {
     for header in ["From:", "To:", "Subject:", "Message-ID:", "List-Unsubscribe:", "List-Unsubscribe-Post:"] {
         assert!(eml.contains(header), "{header} missing in {eml}");
     }
+    // The live segment sizes in the report equal the reference evaluator's
+    // answer from the stored events as of the end of the simulation.
+    let members: std::collections::BTreeMap<String, u64> = report
+        .lines()
+        .skip_while(|l| !l.contains("members   entered"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[0].to_string(), w[1].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(members.len(), 10, "{report}");
+    let end = report.lines().nth(1).unwrap().split_whitespace().last().unwrap().to_string();
+    let eval = tidings(&["segments", "eval", "--data", data.to_str().unwrap(), "--as-of", &end, "-q"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let mut counted: std::collections::BTreeMap<String, u64> = members.keys().map(|k| (k.clone(), 0)).collect();
+    for line in String::from_utf8_lossy(&eval.stdout).lines() {
+        *counted.get_mut(line.split(',').next().unwrap()).unwrap() += 1;
+    }
+    assert_eq!(members, counted, "live engine vs reference evaluator");
     // The same seed gives the same report; the folder is replaced, not added to.
     let second = run(args(false));
     assert_eq!(String::from_utf8_lossy(&second.stdout), report);
