@@ -12,6 +12,7 @@ mod mail;
 mod open;
 mod predict;
 mod profile;
+mod render;
 mod segments;
 mod serve;
 mod workspace;
@@ -50,6 +51,10 @@ enum Command {
     Segments(segments::SegmentsArgs),
     /// Predict purchases and lifetime value per buyer (BG/NBD, Gamma-Gamma, RFM).
     Predict(predict::PredictArgs),
+    /// Render a template for one person and print it (the whole message, or one part).
+    Render(render::RenderArgs),
+    /// Render a template and send it to one address (SMTP, or an .eml file).
+    SendTest(render::SendTestArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
         Command::Predict(a) => predict::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Segments(a) => segments::run(a),
+        Command::Render(a) => render::render(a),
+        Command::SendTest(a) => render::send_test(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

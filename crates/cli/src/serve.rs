@@ -135,7 +135,7 @@ fn start_engine(
 
 /// The tracking-link keys: configured, else the data folder's `tracking.key`
 /// (generated at first start).
-fn signing_keys(dir: &std::path::Path, config: &Config) -> Result<tidings_render::tokens::SigningKeys> {
+pub fn signing_keys(dir: &std::path::Path, config: &Config) -> Result<tidings_render::tokens::SigningKeys> {
     let text = match &config.tracking.signing_key {
         Some(k) => k.clone(),
         None => {

@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/c/{token}", get(click))
         .route("/t/o/{token}", get(open))
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .route("/p/{token}", get(preferences))
 }
 
 fn refused() -> Response {
@@ -159,4 +160,26 @@ async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> 
     record(&app, &c, "Unsubscribed", json!({"source": "one-click"})).await;
     Ok(Html("<!doctype html><meta charset=utf-8><title>Unsubscribed</title><p>You are unsubscribed.</p>")
         .into_response())
+}
+
+/// The preference center's page. For now it offers what the policies honour
+/// everywhere: stopping all marketing email (through the one-click
+/// unsubscribe endpoint, so the same rules apply). Choosing topics and a
+/// frequency is not built yet, and the page says so rather than pretending.
+async fn preferences(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some(c) = claims(&app, &token) else { return refused() };
+    if !matches!(c.action, Action::Preferences) {
+        return refused();
+    }
+    let Some(keys) = app.signing.as_ref() else { return refused() };
+    let unsubscribe = keys.sign(&Claims { action: Action::Unsubscribe, ..c });
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Email preferences</title>\
+         <h1>Email preferences</h1>\
+         <p>Receipts and other messages about your orders always reach you.</p>\
+         <form method=post action=\"/u/{unsubscribe}\"><input type=hidden name=List-Unsubscribe value=One-Click>\
+         <button type=submit>Stop all marketing email</button></form>\
+         <p><small>Choosing topics and how often is coming soon.</small></p>"
+    ))
+    .into_response()
 }

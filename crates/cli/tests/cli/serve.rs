@@ -58,6 +58,8 @@ fn every_command_has_help() {
         vec!["keys", "--help"],
         vec!["keys", "create", "--help"],
         vec!["check", "--help"],
+        vec!["render", "--help"],
+        vec!["send-test", "--help"],
         vec!["demo", "--help"],
         vec!["init", "--help"],
         vec!["segments", "eval", "--help"],
@@ -148,4 +150,33 @@ fn init_writes_a_playbook_that_checks_clean_and_never_overwrites() {
     let again = tidings(&["init", d.to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has segments.rules"));
+}
+
+#[test]
+fn render_prints_a_personal_message_and_send_test_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(tidings(&["init", d]).status.success());
+    let json = dir.path().join("p.json");
+    std::fs::write(&json, r#"{"first_name": "Zoë", "email": "zoe@example.com", "segments": ["loyal"]}"#).unwrap();
+    let out = tidings(&["render", "cart_reminder", "--data", d, "--profile-json", json.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eml = String::from_utf8_lossy(&out.stdout);
+    for h in [
+        "Subject: ",
+        "List-Unsubscribe: <http://127.0.0.1:7411/u/",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+    ] {
+        assert!(eml.contains(h), "{h} in {eml}");
+    }
+    let text =
+        tidings(&["render", "cart_reminder", "--data", d, "--profile-json", json.to_str().unwrap(), "--part", "text"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Zoë"));
+    let missing = tidings(&["render", "no_such", "--data", d]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no template \"no_such\""));
+    let sent = tidings(&["send-test", "welcome_1", "--to", "me@example.com", "--data", d]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("mail")).unwrap().collect();
+    assert_eq!(files.len(), 1);
 }

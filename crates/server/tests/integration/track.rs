@@ -127,3 +127,22 @@ fn one_click_unsubscribe_needs_a_post_and_no_login() {
     let click = token(&s, p, Action::Click { link: 0, url: "https://shop.example".into() });
     assert_eq!(s.client().post(&format!("/u/{click}"), None, b"").unwrap().status, 404);
 }
+
+#[test]
+fn the_preference_page_needs_its_own_token_and_offers_a_working_opt_out() {
+    let s = Server::start();
+    s.post("/v1/identify", &json!({"userId": "ada", "traits": {"email": "ada@example.com"}}));
+    let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
+    let t = token(&s, p, Action::Preferences);
+    let page = s.client().get(&format!("/p/{t}"), None).unwrap();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    let action = html.split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(action.starts_with("/u/"), "{html}");
+    // An open-pixel token does not open the page, and the page's GET changed nothing.
+    assert_eq!(s.client().get(&format!("/p/{}", token(&s, p, Action::Open)), None).unwrap().status, 404);
+    assert!(events(&s).iter().all(|e| e["event"] != "Unsubscribed"));
+    let r = s.client().request("POST", &action, None, &[], b"List-Unsubscribe=One-Click").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(events(&s).iter().filter(|e| e["event"] == "Unsubscribed").count(), 1);
+}
