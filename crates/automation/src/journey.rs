@@ -17,7 +17,8 @@ use crate::view::{ProfileView, event_context};
 use crate::{Automation, Result, StepReport};
 
 /// The event that asks for an API entry: `POST /api/journeys/KEY/enter`
-/// records it, and the runner starts the journey from the log.
+/// records it (the server's `api::ENTRY_REQUESTED`), and the runner starts
+/// the journey from the log.
 pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
 
 /// An instance as stored: the machine's state plus what the runner needs.

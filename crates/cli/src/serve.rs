@@ -47,6 +47,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
         if let Some((l, _)) = &live {
             app = app.with_live(l.clone());
         }
+        if !defs.journeys.is_empty() {
+            let api: Vec<String> = defs
+                .journeys
+                .iter()
+                .filter(|j| matches!(j.trigger, tidings_journeys::Trigger::Api))
+                .map(|j| j.key.clone())
+                .collect();
+            app = app.with_api_journeys(api);
+        }
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let runner = if defs.journeys.is_empty() {
             tracing::info!(

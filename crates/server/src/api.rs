@@ -28,6 +28,59 @@ pub fn routes() -> Router<AppState> {
         .route("/api/segments/{key}", get(segment))
         .route("/api/segments/{key}/members", get(segment_members))
         .route("/api/segments/{key}/explain/{user_id}", get(segment_explain))
+        .route("/api/journeys/{key}/enter", axum::routing::post(journey_enter))
+}
+
+/// The event that asks the runner to start a journey with an `api` trigger.
+pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
+
+/// `POST /api/journeys/KEY/enter` with `{"userId": ...}` (or `anonymousId`)
+/// and optional `properties`: records a `Journey Entry Requested` event in
+/// the profile's history; the runner starts the journey from the log, so the
+/// request is as durable as any event and is never started twice.
+async fn journey_enter(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let ws = admin(&app, &headers).await?;
+    match &app.api_journeys {
+        None => return Err(ApiError::not_found("journeys are not running on this server (no journeys/*.toml)")),
+        Some(keys) if !keys.contains(&key) => {
+            return Err(ApiError::not_found(format!(
+                "no journey {key:?} with an `api = true` trigger; these have one: {}",
+                keys.join(", ")
+            )));
+        }
+        Some(_) => {}
+    }
+    let req: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+    let user_id = req.get("userId").and_then(Value::as_str);
+    let anonymous_id = req.get("anonymousId").and_then(Value::as_str);
+    if user_id.is_none() && anonymous_id.is_none() {
+        return Err(ApiError::bad_request("missing_id", "give \"userId\" or \"anonymousId\" of the profile to enter"));
+    }
+    let mut properties = match req.get("properties") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(ApiError::bad_request("invalid_properties", "\"properties\" must be an object")),
+    };
+    properties.insert("journey".into(), Value::String(key.clone()));
+    let now = app.clock.now();
+    let text = json!({
+        "type": "track", "userId": user_id, "anonymousId": anonymous_id, "event": ENTRY_REQUESTED,
+        "timestamp": format_time(now), "properties": properties,
+        "context": {"library": {"name": "tidings-api"}},
+    })
+    .to_string();
+    let env = tidings_model::message::Envelope { received_at: now, sent_at: None, default_type: None };
+    let m = tidings_model::message::parse_message(&text, &env, &mut tidings_model::message::new_message_id)
+        .map_err(|e| ApiError::bad_request("invalid_message", e.to_string()))?;
+    let id = m.message_id.clone();
+    app.ingest.append(ws, vec![m]).await.map_err(ApiError::unavailable)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
 }
 
 async fn admin(app: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {

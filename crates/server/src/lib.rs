@@ -44,12 +44,20 @@ pub struct AppState {
     pub live: Option<Arc<live::Live>>,
     /// The keys that sign and verify tracking tokens.
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
+    /// Journeys that `POST /api/journeys/KEY/enter` may start (those with an `api` trigger), when journeys run.
+    pub api_journeys: Option<Arc<Vec<String>>>,
 }
 
 impl AppState {
     /// With the live engine (see [`live::Live::start`]).
     pub fn with_live(mut self, live: Arc<live::Live>) -> AppState {
         self.live = Some(live);
+        self
+    }
+
+    /// With the journeys the API may start.
+    pub fn with_api_journeys(mut self, keys: Vec<String>) -> AppState {
+        self.api_journeys = Some(Arc::new(keys));
         self
     }
 
@@ -63,7 +71,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState { store, ingest, clock, metrics, live: None, signing: None }
+        AppState { store, ingest, clock, metrics, live: None, signing: None, api_journeys: None }
     }
 }
 

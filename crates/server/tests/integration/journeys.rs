@@ -43,7 +43,11 @@ fn playbook() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cli/playbook")
 }
 
-/// The playbook's rules, journeys and templates, checked.
+/// A journey the playbook lacks: started through the API.
+const API_JOURNEY: &str =
+    "key = \"vip_invite\"\n[trigger]\napi = true\n[[step]]\nid = \"invite\"\nsend = \"loyalty_reward\"\n";
+
+/// The playbook's rules, journeys and templates, checked, plus [`API_JOURNEY`].
 fn assets() -> Assets {
     let dir = playbook();
     let rules_text = std::fs::read_to_string(dir.join("segments.rules")).unwrap();
@@ -70,9 +74,10 @@ fn assets() -> Assets {
         jfiles.push(tidings_rules::SourceFile::new(p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
     }
     jfiles.sort_by(|a, b| a.name.cmp(&b.name));
+    jfiles.push(tidings_rules::SourceFile::new("vip_invite.toml", API_JOURNEY));
     let (journeys, d) = tidings_journeys::check_journeys(&jfiles, &rules, Some(&names), None);
     assert!(!tidings_rules::has_errors(&d), "{d:?}");
-    assert_eq!(journeys.len(), 9);
+    assert_eq!(journeys.len(), 10);
     Assets {
         rules: Arc::new(rules),
         journeys,
@@ -111,6 +116,7 @@ impl Shop {
         let clock = Arc::new(SimClock::new(START));
         let ws = store.create_workspace("shop", START).unwrap().id;
         store.add_key(ws, KeyKind::Write, &keys::hash("w"), "test", START).unwrap();
+        store.add_key(ws, KeyKind::Admin, &keys::hash("a"), "test", START).unwrap();
         let assets = assets();
         let (live, observer) = tidings_server::live::Live::start(
             store.clone(),
@@ -126,7 +132,8 @@ impl Shop {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let app = AppState::new(store.clone(), clock.clone(), vec![observer])
             .with_live(live.clone())
-            .with_signing(signing.clone());
+            .with_signing(signing.clone())
+            .with_api_journeys(vec!["vip_invite".into()]);
         let ingest = app.ingest.clone();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -339,4 +346,26 @@ fn cart_abandonment_and_post_purchase_run_every_branch_at_exact_times() {
     // The reminder shows what was left in the cart.
     let ada = shop.emails.iter().find(|e| e.user_id.as_deref() == Some("ada")).unwrap();
     assert!(ada.email.html.contains("Red shoes"), "{}", ada.email.html);
+}
+
+#[test]
+fn an_api_call_starts_a_journey_once_and_bad_calls_say_why() {
+    let mut shop = Shop::new();
+    let admin = tidings_testkit::http::bearer("a");
+    shop.person("ada", true, "UTC", START + HOUR);
+    let post = |s: &Shop, path: &str, body: &str| {
+        s.client()
+            .request("POST", path, Some(&admin), &[("Content-Type", "application/json")], body.as_bytes())
+            .unwrap()
+    };
+    shop.clock.advance_to(START + 10 * HOUR);
+    let r = post(&shop, "/api/journeys/vip_invite/enter", r#"{"userId": "ada", "properties": {"reason": "vip"}}"#);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(post(&shop, "/api/journeys/nope/enter", r#"{"userId": "ada"}"#).status, 404);
+    let r = post(&shop, "/api/journeys/vip_invite/enter", r#"{"properties": {}}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("userId"));
+    assert_eq!(post(&shop, "/api/journeys/vip_invite/enter", "{not json").status, 400);
+    shop.run(START + 2 * DAY, 5 * MINUTE, |_, _| {});
+    assert_eq!(shop.sent_to("ada"), pairs(&[("2026-01-05T10:05:00Z", "loyalty_reward")]));
 }

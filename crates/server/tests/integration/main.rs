@@ -54,7 +54,10 @@ impl Server {
                 let (live, observer) =
                     tidings_server::live::Live::start(store.clone(), clock, ws, rules, jiff::tz::TimeZone::UTC, false)
                         .unwrap();
-                AppState::new(store.clone(), Arc::new(WallClock), vec![observer]).with_live(live)
+                // A journey key the API may start (the documentation test enters "everyone").
+                AppState::new(store.clone(), Arc::new(WallClock), vec![observer])
+                    .with_live(live)
+                    .with_api_journeys(vec!["everyone".into()])
             }
         };
         let signing =
