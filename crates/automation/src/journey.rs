@@ -165,8 +165,7 @@ impl Automation {
                     timestamp: c.timestamp,
                     properties: c.properties.clone(),
                 });
-                let follow = self.enter(j, e.profile, e.seq, event, key, now, report)?;
-                self.store.schedule_timers(&follow)?;
+                self.enter(j, e.profile, e.seq, event, key, now, report)?;
             }
         }
         let awaited = assets.journeys.iter().any(|j| {
@@ -222,7 +221,7 @@ impl Automation {
         Ok(())
     }
 
-    /// Starts `j` for `profile` if its entry rules allow; returns the timers to schedule.
+    /// Starts `j` for `profile` if its entry rules allow, with its timers scheduled.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn enter(
         &mut self,
@@ -233,7 +232,7 @@ impl Automation {
         entry_key: Option<String>,
         now: Micros,
         report: &mut StepReport,
-    ) -> Result<Vec<NewTimer>> {
+    ) -> Result<()> {
         let existing: Vec<Saved> = self
             .store
             .instances_for_profile(self.workspace, profile)?
@@ -242,11 +241,11 @@ impl Automation {
             .filter_map(|r| serde_json::from_str::<Saved>(&r.state).ok())
             .collect();
         if existing.iter().any(|s| s.trigger_seq == trigger_seq) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let same_key: Vec<&Saved> = existing.iter().filter(|s| s.instance.entry_key == entry_key).collect();
         if same_key.iter().any(|s| !s.instance.is_done()) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let last_entered = same_key.iter().map(|s| s.instance.entered_at).max();
         let allowed = match j.reentry {
@@ -255,7 +254,7 @@ impl Automation {
             tidings_journeys::Reentry::After(d) => last_entered.is_none_or(|t| now >= t + d),
         };
         if !allowed {
-            return Ok(Vec::new());
+            return Ok(());
         }
         if let Some(a) = &self.assets.audience
             && traits_only(a)
@@ -265,17 +264,17 @@ impl Automation {
                 None => true,
             };
             if outside {
-                return Ok(Vec::new());
+                return Ok(());
             }
         }
         let Some(view) = self.view(profile)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         if let Some(a) = &self.assets.audience
             && !traits_only(a)
             && !view.holds(&self.assets.rules, a, now, &view.time_zone(&self.assets.default_tz))
         {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let entry = existing.iter().map(|s| s.instance.entry).max().unwrap_or(0) + 1;
         let mut saved = Saved {
@@ -291,8 +290,11 @@ impl Automation {
         };
         report.entered += 1;
         let follow = self.perform(j, &saved, fx, &view, now, report)?;
+        // Its timers before the instance: an instance saved without its wake-up
+        // would sleep forever after a crash (a replay of the log skips it).
+        self.store.schedule_timers(&follow)?;
         self.save(&saved, now)?;
-        Ok(follow)
+        Ok(())
     }
 
     /// Fires due timers, in batches, until none is due at `now`.
@@ -350,7 +352,8 @@ impl Automation {
             }
             Wake::Schedule { journey, profile } => {
                 let Some(j) = assets.journeys.iter().find(|j| j.key == journey) else { return Ok(Vec::new()) };
-                let mut follow = self.enter(j, ProfileId(profile), -due_at, None, None, now, report)?;
+                self.enter(j, ProfileId(profile), -due_at, None, None, now, report)?;
+                let mut follow = Vec::new();
                 if let Some(t) = self.schedule_timer(j, ProfileId(profile), due_at + 1)? {
                     follow.push(t);
                 }

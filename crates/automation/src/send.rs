@@ -14,7 +14,7 @@ use tidings_store::{Delivery, NewOutbox, OutboxRow, SendDecision};
 
 use crate::journey::SavedEvent;
 use crate::view::ProfileView;
-use crate::{Automation, Result, StepReport};
+use crate::{Automation, AutomationError, Result, StepReport};
 
 /// A message the transport accepted.
 #[derive(Debug, Clone)]
@@ -252,23 +252,10 @@ impl Automation {
             Err(e) => return Ok(Attempt::Fail(format!("not sent: {e}"))),
         };
         let result = self.transport.send(&outgoing);
-        Ok(Attempt::Handed { view, email: Box::new(email), payload, result })
-    }
-
-    /// Records how an attempt ended: the outbox, the decision, the events.
-    fn apply(&mut self, row: &OutboxRow, attempt: Attempt, now: Micros, report: &mut StepReport) -> Result<()> {
-        let (view, email, payload, result) = match attempt {
-            Attempt::Fail(reason) => return self.fail(row, reason, now, report),
-            Attempt::Defer(until, reason) => {
-                report.deferred += 1;
-                report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
-                self.decision(row.profile, &row.key, "defer", reason.clone(), now)?;
-                self.store
-                    .finish_outbox(row.id, &Delivery::Retry { at: until, detail: format!("deferred: {reason}") })?;
-                return Ok(());
-            }
-            Attempt::Handed { view, email, payload, result } => (view, *email, payload, result),
-        };
+        // Recorded at once, event first (its message id is fixed by the outbox
+        // key, so a repeat is a duplicate the log drops), then the outbox row:
+        // a crash at any point resends at most this one message, with the same
+        // Message-ID, and never loses or doubles its events.
         let props = json!({
             "message_id": row.message_id,
             "template": row.template,
@@ -280,21 +267,54 @@ impl Automation {
             "topic": email.topic,
             "attempt": row.attempts,
         });
-        match result {
+        let mut events = Vec::new();
+        let delivery = match &result {
             Ok(receipt) => {
-                self.store.finish_outbox(row.id, &Delivery::Sent { at: now, detail: receipt.detail.clone() })?;
+                events.extend(self.message(&view, "track", Some("Email Sent"), props.clone(), &row.key, now));
                 // Delivered only when a mail server took it; a file written is just sent.
-                let delivered = receipt.delivered.then(|| {
-                    let mut d = props.clone();
+                if receipt.delivered {
+                    let mut d = props;
                     d["response"] = Value::String(receipt.detail.clone());
-                    d
-                });
-                let mut msgs: Vec<_> =
-                    self.message(&view, "track", Some("Email Sent"), props, &row.key, now).into_iter().collect();
-                if let Some(d) = delivered {
-                    msgs.extend(self.message(&view, "track", Some("Email Delivered"), d, &row.key, now));
+                    events.extend(self.message(&view, "track", Some("Email Delivered"), d, &row.key, now));
                 }
-                self.emit(msgs)?;
+                Some(Delivery::Sent { at: now, detail: receipt.detail.clone() })
+            }
+            Err(e) if e.class() == FailureClass::Bounce => {
+                let mut bounced = props;
+                bounced["permanent"] = Value::Bool(true);
+                bounced["reason"] = Value::String(e.to_string());
+                events.extend(self.message(&view, "track", Some("Email Bounced"), bounced, &row.key, now));
+                Some(Delivery::Failed { detail: format!("bounced: {e}") })
+            }
+            Err(e) if e.class() == FailureClass::Failed => Some(Delivery::Failed { detail: e.to_string() }),
+            // Transient: the retry time needs the runner's random source; recorded in `apply`.
+            Err(_) => None,
+        };
+        if !events.is_empty() {
+            self.emitter.emit(self.workspace, events).map_err(AutomationError::Emit)?;
+        }
+        if let Some(d) = &delivery {
+            self.store.finish_outbox(row.id, d)?;
+        }
+        Ok(Attempt::Handed { view, email: Box::new(email), result })
+    }
+
+    /// Counts and reports how an attempt ended; records what [`Automation::attempt`] left.
+    fn apply(&mut self, row: &OutboxRow, attempt: Attempt, now: Micros, report: &mut StepReport) -> Result<()> {
+        let (view, email, result) = match attempt {
+            Attempt::Fail(reason) => return self.fail(row, reason, now, report),
+            Attempt::Defer(until, reason) => {
+                report.deferred += 1;
+                report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
+                self.decision(row.profile, &row.key, "defer", reason.clone(), now)?;
+                self.store
+                    .finish_outbox(row.id, &Delivery::Retry { at: until, detail: format!("deferred: {reason}") })?;
+                return Ok(());
+            }
+            Attempt::Handed { view, email, result } => (view, *email, result),
+        };
+        match result {
+            Ok(_) => {
                 report.sent.push(Sent {
                     profile: row.profile,
                     user_id: view.profile.user_id.clone(),
@@ -319,19 +339,7 @@ impl Automation {
                         }
                     }
                 }
-                FailureClass::Bounce => {
-                    report.failed += 1;
-                    self.store.finish_outbox(row.id, &Delivery::Failed { detail: format!("bounced: {e}") })?;
-                    let mut bounced = props;
-                    bounced["permanent"] = Value::Bool(true);
-                    bounced["reason"] = Value::String(e.to_string());
-                    let m = self.message(&view, "track", Some("Email Bounced"), bounced, &row.key, now);
-                    self.emit(m.into_iter().collect())?;
-                }
-                FailureClass::Failed => {
-                    report.failed += 1;
-                    self.store.finish_outbox(row.id, &Delivery::Failed { detail: e.to_string() })?;
-                }
+                FailureClass::Bounce | FailureClass::Failed => report.failed += 1,
             },
         }
         Ok(())
@@ -344,11 +352,10 @@ enum Attempt {
     Fail(String),
     /// Not yet: a policy defers it.
     Defer(Micros, String),
-    /// Handed to the transport, with its answer.
+    /// Handed to the transport, with its answer (already recorded unless transient).
     Handed {
         view: Arc<ProfileView>,
         email: Box<Email>,
-        payload: Value,
         result: std::result::Result<tidings_delivery::Receipt, tidings_delivery::DeliveryError>,
     },
 }

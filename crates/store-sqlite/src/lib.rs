@@ -136,6 +136,11 @@ impl SqliteStore {
                 let mut conn = Connection::open(&path).map_err(db_err)?;
                 schema::configure(&conn, durability)?;
                 schema::migrate(&mut conn)?;
+                // Only this process uses the folder (the lock above): a lease left
+                // by a process that died holds nothing, so its messages are due now,
+                // as its timers are (their leases live in memory).
+                conn.execute("UPDATE outbox SET leased_until = 0 WHERE status = 'pending' AND leased_until > 0", [])
+                    .map_err(db_err)?;
                 Some(Mutex::new(write::Writer::new(conn)))
             }
             Mode::ReadOnly => None,

@@ -3,6 +3,7 @@
 mod crash;
 mod demo;
 mod import;
+mod journey_crash;
 mod live;
 mod segments;
 mod serve;
