@@ -713,8 +713,9 @@ fn report(
     let _ = writeln!(out, "\nWhere to look next:");
     let _ = writeln!(
         out,
-        "  tidings serve --data {}            (then the admin API with key {DEMO_ADMIN_KEY})",
-        a.data.display()
+        "  tidings serve --data {} --clock {}   (the API as of the simulation's end; admin key {DEMO_ADMIN_KEY})",
+        a.data.display(),
+        format_time(sim.clock())
     );
     let _ = writeln!(out, "  curl -H 'Authorization: Bearer {DEMO_ADMIN_KEY}' localhost:7411/api/segments");
     let _ = writeln!(

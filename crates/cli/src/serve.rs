@@ -17,13 +17,25 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7411, or [server] listen in tidings.toml].
     #[arg(long)]
     pub listen: Option<String>,
+    /// Run with the clock stopped at this time (RFC 3339) instead of the wall
+    /// clock: for exploring a demo's data folder as of the end of its simulation.
+    #[arg(long)]
+    pub clock: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     config::write_example(&args.data)?;
     let config = Config::load(&args.data)?;
     let store = open_store(&args.data, &config, Mode::ReadWrite)?;
-    let clock: Arc<dyn Clock> = Arc::new(WallClock);
+    let clock: Arc<dyn Clock> = match &args.clock {
+        None => Arc::new(WallClock),
+        Some(t) => {
+            let at = tidings_model::time::parse_time(t)
+                .with_context(|| format!("--clock {t:?}: give an RFC 3339 time like 2026-02-04T00:00:00Z"))?;
+            println!("The clock is stopped at {t} (--clock).");
+            Arc::new(tidings_model::SimClock::new(at))
+        }
+    };
     let (ws, new_keys) = ensure_workspace(store.as_ref(), &config, clock.as_ref())?;
     if let Some(k) = new_keys {
         println!("Created workspace {:?}. Its keys are shown this once; keep them:", config.workspace_name());
