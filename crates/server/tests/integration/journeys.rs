@@ -18,14 +18,25 @@ use tidings_store::Store;
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 use tidings_testkit::http::Client;
 
-/// Every message handed to the transport.
+/// Every message handed to the transport; addresses can be made to bounce
+/// (550) or to be refused for now (421) a number of times.
 #[derive(Default)]
 pub struct Capture {
     pub messages: Mutex<Vec<OutgoingMessage>>,
+    pub bounce: Mutex<BTreeSet<String>>,
+    pub busy: Mutex<std::collections::BTreeMap<String, u32>>,
 }
 
 impl Transport for Capture {
     fn send(&self, m: &OutgoingMessage) -> Result<Receipt, DeliveryError> {
+        let to = m.recipients.first().cloned().unwrap_or_default();
+        if self.bounce.lock().contains(&to) {
+            return Err(DeliveryError::from_reply(550, "5.1.1 No such user here"));
+        }
+        if let Some(n) = self.busy.lock().get_mut(&to).filter(|n| **n > 0) {
+            *n -= 1;
+            return Err(DeliveryError::from_reply(421, "4.3.2 Service shutting down"));
+        }
         self.messages.lock().push(m.clone());
         Ok(Receipt { detail: "250 captured".into(), delivered: true })
     }
@@ -368,4 +379,46 @@ fn an_api_call_starts_a_journey_once_and_bad_calls_say_why() {
     assert_eq!(post(&shop, "/api/journeys/vip_invite/enter", "{not json").status, 400);
     shop.run(START + 2 * DAY, 5 * MINUTE, |_, _| {});
     assert_eq!(shop.sent_to("ada"), pairs(&[("2026-01-05T10:05:00Z", "loyalty_reward")]));
+}
+
+#[test]
+fn a_bounce_suppresses_the_address_and_a_421_is_retried_to_one_copy() {
+    let mut shop = Shop::new();
+    shop.capture.bounce.lock().insert("fay@example.com".into());
+    shop.capture.busy.lock().insert("gus@example.com".into(), 2);
+    let mut done = BTreeSet::new();
+    shop.run(START + 3 * DAY, 5 * MINUTE, |s, t| {
+        if t >= START + 9 * HOUR && done.insert("people") {
+            for u in ["fay", "gus"] {
+                s.person(u, true, "UTC", START + 9 * HOUR);
+            }
+        }
+        if t >= START + 10 * HOUR && done.insert("carts") {
+            for u in ["fay", "gus"] {
+                s.track(u, "Product Added", json!({"product_id": "p1", "name": "Red shoes"}), START + 10 * HOUR);
+            }
+        }
+    });
+    // Fay's reminder bounced: recorded, and the offer a day later is not attempted.
+    assert!(shop.sent_to("fay").is_empty());
+    let fay = shop.store.find_profile(shop.ws, "fay").unwrap().unwrap();
+    let history = shop.store.profile_history(shop.ws, fay.id).unwrap();
+    assert_eq!(history.iter().filter(|e| e.event.as_deref() == Some("Email Bounced")).count(), 1);
+    assert!(
+        shop.decisions("fay").iter().any(|d| d.0 == "skip" && d.1.contains("hard-bounced")),
+        "{:?}",
+        shop.decisions("fay")
+    );
+    // Gus's server said 421 twice: retried with backoff, one copy of each message in the end.
+    let gus: Vec<String> = shop
+        .capture
+        .messages
+        .lock()
+        .iter()
+        .filter(|m| m.recipients == ["gus@example.com"])
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(gus.len(), 2, "reminder and offer, once each: {gus:?}");
+    assert_ne!(gus[0], gus[1]);
+    assert!(shop.reports.iter().map(|r| r.retried).sum::<usize>() >= 2);
 }
