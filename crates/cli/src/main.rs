@@ -13,6 +13,7 @@ mod open;
 mod predict;
 mod profile;
 mod render;
+mod report;
 mod segments;
 mod serve;
 mod workspace;
@@ -51,6 +52,8 @@ enum Command {
     Segments(segments::SegmentsArgs),
     /// Predict purchases and lifetime value per buyer (BG/NBD, Gamma-Gamma, RFM).
     Predict(predict::PredictArgs),
+    /// What email did: sends, opens, clicks, conversions and revenue per journey and per segment.
+    Report(report::ReportArgs),
     /// Render a template for one person and print it (the whole message, or one part).
     Render(render::RenderArgs),
     /// Render a template and send it to one address (SMTP, or an .eml file).
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => predict::run(a),
         Command::Profile(a) => profile::run(a),
         Command::Segments(a) => segments::run(a),
+        Command::Report(a) => report::run(a),
         Command::Render(a) => render::render(a),
         Command::SendTest(a) => render::send_test(a),
     };

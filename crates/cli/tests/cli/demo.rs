@@ -69,6 +69,17 @@ fn the_demo_is_deterministic_exports_and_guards_foreign_folders() {
         *counted.get_mut(line.split(',').next().unwrap()).unwrap() += 1;
     }
     assert_eq!(members, counted, "live engine vs reference evaluator");
+    // `tidings report` on the data folder gives the same per-journey numbers.
+    let rows = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("  journey:") || l.starts_with("  broadcast:"))
+            .map(String::from)
+            .collect()
+    };
+    let again = tidings(&["report", "--data", data.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(!rows(&report).is_empty());
+    assert_eq!(rows(&report), rows(&String::from_utf8_lossy(&again.stdout)));
     // The same seed gives the same report; the folder is replaced, not added to.
     let second = run(args(false));
     assert_eq!(String::from_utf8_lossy(&second.stdout), report);

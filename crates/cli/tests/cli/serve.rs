@@ -59,6 +59,7 @@ fn every_command_has_help() {
         vec!["keys", "create", "--help"],
         vec!["check", "--help"],
         vec!["render", "--help"],
+        vec!["report", "--help"],
         vec!["send-test", "--help"],
         vec!["demo", "--help"],
         vec!["init", "--help"],
