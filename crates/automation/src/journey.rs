@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tidings_journeys::machine::{Input, next_local_time};
 use tidings_journeys::{Effect, Instance, InstanceState, Journey, StepKind, Trigger, World, advance};
+use tidings_model::event::{ENTRY_REQUESTED, SEGMENT_ENTERED, STAGE_CHANGED};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::{DAY, format_time};
 use tidings_model::{Message, MessageType, Micros, ProfileId, StoredEvent};
@@ -16,10 +17,46 @@ use tidings_store::{InstanceRecord, NewTimer, SendDecision, Timer};
 use crate::view::{ProfileView, event_context};
 use crate::{Automation, Result, StepReport};
 
-/// The event that asks for an API entry: `POST /api/journeys/KEY/enter`
-/// records it (the server's `api::ENTRY_REQUESTED`), and the runner starts
-/// the journey from the log.
-pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
+/// The event names the runner reacts to, worked out once from the journeys.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    /// Events that can start a journey.
+    pub triggers: std::collections::HashSet<String>,
+    /// Events a goal or a `wait_for` step waits for.
+    pub awaited: std::collections::HashSet<String>,
+    /// Whether any journey runs on a schedule.
+    pub schedules: bool,
+}
+
+impl Names {
+    pub fn of(journeys: &[Journey]) -> Names {
+        let mut n = Names::default();
+        for j in journeys {
+            match &j.trigger {
+                Trigger::Event { name, .. } => {
+                    n.triggers.insert(name.clone());
+                }
+                Trigger::SegmentEntered(_) => {
+                    n.triggers.insert(SEGMENT_ENTERED.into());
+                }
+                Trigger::StageChanged { .. } => {
+                    n.triggers.insert(STAGE_CHANGED.into());
+                }
+                Trigger::Api => {
+                    n.triggers.insert(ENTRY_REQUESTED.into());
+                }
+                Trigger::Schedule { .. } => n.schedules = true,
+            }
+            n.awaited.extend(j.goal.as_ref().map(|g| g.event.clone()));
+            for s in &j.steps {
+                if let StepKind::WaitFor { event, .. } = &s.kind {
+                    n.awaited.insert(event.clone());
+                }
+            }
+        }
+        n
+    }
+}
 
 /// An instance as stored: the machine's state plus what the runner needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,50 +166,50 @@ fn properties_hold(rules: &tidings_rules::Workspace, c: &Condition, props: &Map<
 impl Automation {
     /// Triggers and awaited events of one log entry.
     pub(crate) fn on_event(&mut self, e: &StoredEvent, now: Micros, report: &mut StepReport) -> Result<()> {
-        let assets = self.assets.clone();
-        if e.is_activity() && !self.scheduled.contains(&e.profile) {
+        if self.names.schedules && e.is_activity() && !self.scheduled.contains(&e.profile) {
             self.ensure_schedules(e.profile, now)?;
         }
         if e.kind != MessageType::Track {
             return Ok(());
         }
         let Some(name) = e.event.as_deref() else { return Ok(()) };
-        let ctx = event_context(e);
-        let props = ctx.as_ref().map(|c| c.properties.clone()).unwrap_or_default();
-        let text = |k: &str| props.get(k).and_then(Value::as_str);
-        for j in &assets.journeys {
-            let starts = match &j.trigger {
-                Trigger::Event { name: n, filter } => {
-                    n == name && filter.as_ref().is_none_or(|f| properties_hold(&assets.rules, f, &props, e.timestamp))
+        // Most log entries concern no journey: they are not parsed.
+        if !self.names.triggers.contains(name) && !self.names.awaited.contains(name) {
+            return Ok(());
+        }
+        let assets = self.assets.clone();
+        if self.names.triggers.contains(name) {
+            let Some(ctx) = event_context(e) else { return Ok(()) };
+            let props = &ctx.properties;
+            let text = |k: &str| props.get(k).and_then(Value::as_str);
+            for j in &assets.journeys {
+                let starts = match &j.trigger {
+                    Trigger::Event { name: n, filter } => {
+                        n == name
+                            && filter.as_ref().is_none_or(|f| properties_hold(&assets.rules, f, props, e.timestamp))
+                    }
+                    Trigger::SegmentEntered(s) => name == SEGMENT_ENTERED && text("segment") == Some(s),
+                    Trigger::StageChanged { set, stage } => {
+                        name == STAGE_CHANGED
+                            && text("stage_set") == Some(set)
+                            && stage.as_deref().is_none_or(|s| text("to") == Some(s))
+                    }
+                    Trigger::Api => name == ENTRY_REQUESTED && text("journey") == Some(&j.key),
+                    Trigger::Schedule { .. } => false,
+                };
+                if starts {
+                    let key = j.entry_key.as_deref().and_then(|k| match props.get(k) {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    });
+                    let event =
+                        SavedEvent { name: ctx.name.clone(), timestamp: ctx.timestamp, properties: props.clone() };
+                    self.enter(j, e.profile, e.seq, Some(event), key, now, report)?;
                 }
-                Trigger::SegmentEntered(s) => name == "Segment Entered" && text("segment") == Some(s),
-                Trigger::StageChanged { set, stage } => {
-                    name == "Stage Changed"
-                        && text("stage_set") == Some(set)
-                        && stage.as_deref().is_none_or(|s| text("to") == Some(s))
-                }
-                Trigger::Api => name == ENTRY_REQUESTED && text("journey") == Some(&j.key),
-                Trigger::Schedule { .. } => false,
-            };
-            if starts {
-                let key = j.entry_key.as_deref().and_then(|k| match props.get(k) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                });
-                let event = ctx.as_ref().map(|c| SavedEvent {
-                    name: c.name.clone(),
-                    timestamp: c.timestamp,
-                    properties: c.properties.clone(),
-                });
-                self.enter(j, e.profile, e.seq, event, key, now, report)?;
             }
         }
-        let awaited = assets.journeys.iter().any(|j| {
-            j.goal.as_ref().is_some_and(|g| g.event == name)
-                || j.steps.iter().any(|s| matches!(&s.kind, StepKind::WaitFor { event, .. } if event == name))
-        });
-        if awaited {
+        if self.names.awaited.contains(name) {
             self.on_awaited(e, name, now, report)?;
         }
         Ok(())

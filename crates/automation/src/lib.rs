@@ -29,7 +29,6 @@ mod journey;
 mod send;
 mod view;
 
-pub use journey::ENTRY_REQUESTED;
 pub use send::Sent;
 pub use tidings_journeys::policy::Policy as SendPolicy;
 pub use view::ProfileView;
@@ -149,6 +148,8 @@ pub struct Automation {
     outgoing: Vec<Message>,
     /// Whether any rule or journey condition reads an event's `context.*`.
     uses_context: bool,
+    /// The event names journeys start on or wait for.
+    names: journey::Names,
     /// Time spent reading the log, firing timers, delivering and recording, for profiles.
     pub timing: [std::time::Duration; 4],
 }
@@ -184,6 +185,7 @@ impl Automation {
             let conditions = assets.journeys.iter().flat_map(|j| j.conditions.iter().map(|(c, _)| c));
             in_rules || conditions.chain(&assets.audience).any(|c| reads(serde_json::to_string(c).unwrap_or_default()))
         };
+        let names = journey::Names::of(&assets.journeys);
         let mut bought_together = BoughtTogether::new();
         let mut after = 0;
         loop {
@@ -217,26 +219,8 @@ impl Automation {
             outgoing: Vec::new(),
             timing: Default::default(),
             uses_context,
+            names,
         })
-    }
-
-    /// Replaces the retry schedule of transient failures.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Automation {
-        self.retry = retry;
-        self
-    }
-
-    pub fn assets(&self) -> &Arc<Assets> {
-        &self.assets
-    }
-
-    pub fn workspace(&self) -> WorkspaceId {
-        self.workspace
-    }
-
-    /// The log position up to which triggers were handled.
-    pub fn cursor(&self) -> i64 {
-        self.cursor
     }
 
     /// One round at `now`: new log entries (triggers, awaited events), due
@@ -301,11 +285,6 @@ impl Automation {
         let data = serde_json::to_vec(&Cursor { seq: self.cursor }).expect("a cursor encodes");
         self.store.save_snapshot(self.workspace, SNAPSHOT, &Snapshot { seq: self.cursor, taken_at: now, data })?;
         Ok(())
-    }
-
-    /// The earliest time something is due: a timer or a message.
-    pub fn next_due(&self) -> Result<Option<Micros>> {
-        Ok(self.store.next_timer_due()?)
     }
 
     /// Sends `template` once to every profile for which `audience` holds at

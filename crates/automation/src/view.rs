@@ -77,6 +77,7 @@ impl ProfileView {
         subscribed_rule: &Condition,
     ) -> Recipient {
         let mut suppressed = None;
+        let mut unsubscribed = false;
         let mut sent_30d = std::collections::BTreeSet::new();
         let mut engaged_30d = std::collections::BTreeSet::new();
         for m in &self.input.messages {
@@ -90,9 +91,7 @@ impl ProfileView {
                     suppressed = Some(Suppression::HardBounce);
                 }
                 Some("Email Complained") if suppressed.is_none() => suppressed = Some(Suppression::Complaint),
-                Some("Unsubscribed") if suppressed.is_none() && props.get("topic").is_none_or(Value::is_null) => {
-                    suppressed = Some(Suppression::Unsubscribed)
-                }
+                Some("Unsubscribed") if props.get("topic").is_none_or(Value::is_null) => unsubscribed = true,
                 Some("Email Sent") if m.timestamp > now - 30 * DAY => {
                     if let Some(id) = message {
                         sent_30d.insert(id.to_string());
@@ -112,13 +111,13 @@ impl ProfileView {
             }
         }
         let engaged = engaged_30d.intersection(&sent_30d).count() as u32;
-        Recipient {
-            subscribed: self.holds(rules, subscribed_rule, now, tz),
-            suppressed,
-            marketing_sent,
-            engaged_30d: engaged,
-            sent_30d: sent_30d.len() as u32,
+        // Whether an unsubscribe still holds (or consent was given again since)
+        // is the rule language's `subscribed`; an unsubscribe only names the reason.
+        let subscribed = self.holds(rules, subscribed_rule, now, tz);
+        if suppressed.is_none() && unsubscribed && !subscribed {
+            suppressed = Some(Suppression::Unsubscribed);
         }
+        Recipient { subscribed, suppressed, marketing_sent, engaged_30d: engaged, sent_30d: sent_30d.len() as u32 }
     }
 
     /// What a template sees.

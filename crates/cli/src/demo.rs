@@ -142,14 +142,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         message_id_domain: "shop.example.com".into(),
     };
     let parse = |rule: &str| tidings_rules::parse_condition(rule).map_err(|e| anyhow::anyhow!("{rule}: {e:?}"));
-    let assets = Arc::new(tidings_automation::Assets {
-        rules: Arc::new(defs.rules.clone()),
-        journeys: defs.journeys.clone(),
-        templates: defs.templates.clone(),
-        policy: Default::default(),
-        default_tz: jiff::tz::TimeZone::UTC,
-        audience: Some(parse(r#"trait experiment_arm == "journeys""#)?),
-    });
+    let assets = Arc::new(defs.assets(Some(parse(r#"trait experiment_arm == "journeys""#)?)));
     let newsletter_audience = parse(r#"trait experiment_arm == "newsletter""#)?;
     let mut automation = tidings_automation::Automation::new(
         store.clone(),

@@ -14,20 +14,27 @@ use tidings_model::{Clock, ProfileId, WallClock};
 use tidings_render::{Context, EventContext, Mailbox, ProfileContext};
 use tidings_store_sqlite::Mode;
 
+/// Which template, for whom, from which data folder.
 #[derive(clap::Args, Debug)]
-pub struct RenderArgs {
+pub struct Target {
     /// The template's name (`templates/NAME.mjml` or `.html` in the data folder).
     pub template: String,
-    /// Render for this stored profile (user id or anonymous id).
+    /// Personalize it for this stored profile (user id or anonymous id) [default: a sample person].
     #[arg(long, conflicts_with = "profile_json")]
     pub profile: Option<String>,
-    /// Render for the profile described in this JSON file: an object of traits,
+    /// Personalize it for the profile described in this JSON file: an object of traits,
     /// optionally with "segments" (keys), "stage" and "event" ({"name", "properties"}).
     #[arg(long)]
     pub profile_json: Option<PathBuf>,
     /// The data folder.
     #[arg(long, default_value = "./tidings-data")]
     pub data: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub target: Target,
     /// What to print: the whole message as sent (`eml`), or one part.
     #[arg(long, default_value = "eml", value_parser = ["eml", "html", "text", "subject"])]
     pub part: String,
@@ -35,20 +42,11 @@ pub struct RenderArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SendTestArgs {
-    /// The template's name.
-    pub template: String,
+    #[command(flatten)]
+    pub target: Target,
     /// Where to send it.
     #[arg(long)]
     pub to: String,
-    /// Personalize it for this stored profile (else for a sample person).
-    #[arg(long, conflicts_with = "profile_json")]
-    pub profile: Option<String>,
-    /// Personalize it for the profile described in this JSON file (see `tidings render --help`).
-    #[arg(long)]
-    pub profile_json: Option<PathBuf>,
-    /// The data folder.
-    #[arg(long, default_value = "./tidings-data")]
-    pub data: PathBuf,
     /// The SMTP server (smtp://host:port) [default: [mail] smtp_url, else an .eml file in DATA/mail].
     #[arg(long)]
     pub smtp: Option<String>,
@@ -56,13 +54,11 @@ pub struct SendTestArgs {
 
 /// The rendered message for one person: (message bytes, the email's parts).
 fn build(
-    data: &std::path::Path,
-    template: &str,
-    profile: Option<&str>,
-    profile_json: Option<&PathBuf>,
+    target: &Target,
+    config: &Config,
     to_override: Option<&str>,
 ) -> Result<(tidings_delivery::OutgoingMessage, tidings_render::Email)> {
-    let config = Config::load(data)?;
+    let (data, template) = (target.data.as_path(), target.template.as_str());
     let (templates, errors) = crate::workspace::load_templates(data)?;
     if let Some(e) = errors.iter().find(|e| e.contains(&format!("/{template}."))) {
         bail!("{e}");
@@ -77,9 +73,9 @@ fn build(
         );
     };
     let now = WallClock.now();
-    let (ctx, pid, address, name) = match (profile, profile_json) {
+    let (ctx, pid, address, name) = match (target.profile.as_deref(), target.profile_json.as_ref()) {
         (Some(id), _) => {
-            let store = open_store(data, &config, Mode::ReadOnly)?;
+            let store = open_store(data, config, Mode::ReadOnly)?;
             let ws = workspace(store.as_ref(), config.workspace_name())?;
             let p = store
                 .find_profile(ws, id)?
@@ -137,8 +133,8 @@ fn build(
     };
     let address = to_override.map(str::to_string).or(address).unwrap_or_else(|| "sam@example.com".into());
     let to = Mailbox::new(name.as_deref(), &address).map_err(|e| anyhow::anyhow!("the address {address:?}: {e}"))?;
-    let from = crate::workspace::from_mailbox(&config)?;
-    let keys = crate::serve::signing_keys(data, &config)?;
+    let from = crate::workspace::from_mailbox(config)?;
+    let keys = crate::serve::signing_keys(data, config)?;
     let listen = config.server.listen.clone().unwrap_or_else(|| "127.0.0.1:7411".into());
     let public = config.mail.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
     let domain = from.address.rsplit_once('@').map_or("localhost", |(_, d)| d).to_string();
@@ -159,14 +155,15 @@ fn build(
     };
     let email = tidings_render::personalize(t, ctx, &envelope)
         .map_err(|e| anyhow::anyhow!("{e}\nfix the template (`tidings check {}` checks them all)", data.display()))?;
-    let sender = crate::mail::sender(data, &config, keys.clone(), &public)?;
+    let sender = crate::mail::sender(data, config, keys.clone(), &public)?;
     let options = ComposeOptions { envelope_from: None, dkim: sender.dkim.as_ref(), signed_at: Some(now) };
     let message = compose(&email, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((message, email))
 }
 
 pub fn render(a: RenderArgs) -> Result<()> {
-    let (message, email) = build(&a.data, &a.template, a.profile.as_deref(), a.profile_json.as_ref(), None)?;
+    let config = Config::load(&a.target.data)?;
+    let (message, email) = build(&a.target, &config, None)?;
     match a.part.as_str() {
         "html" => println!("{}", email.html),
         "text" => println!("{}", email.text),
@@ -177,11 +174,11 @@ pub fn render(a: RenderArgs) -> Result<()> {
 }
 
 pub fn send_test(a: SendTestArgs) -> Result<()> {
-    let (message, _) = build(&a.data, &a.template, a.profile.as_deref(), a.profile_json.as_ref(), Some(&a.to))?;
-    let config = Config::load(&a.data)?;
+    let config = Config::load(&a.target.data)?;
+    let (message, _) = build(&a.target, &config, Some(&a.to))?;
     let clock: Arc<dyn Clock> = Arc::new(WallClock);
-    let (transport, described) = crate::mail::transport(&a.data, &config, clock, a.smtp.as_deref())?;
+    let (transport, described) = crate::mail::transport(&a.target.data, &config, clock, a.smtp.as_deref())?;
     let receipt = transport.send(&message).map_err(|e| anyhow::anyhow!("not sent: {e}"))?;
-    println!("sent {} to {} via {described}: {}", a.template, a.to, receipt.detail);
+    println!("sent {} to {} via {described}: {}", a.target.template, a.to, receipt.detail);
     Ok(())
 }

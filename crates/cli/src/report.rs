@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED};
 use tidings_store::Store;
 use tidings_store_sqlite::Mode;
 
@@ -99,11 +100,11 @@ pub fn outcomes(store: &dyn Store, ws: tidings_model::WorkspaceId, attribution: 
             let p = &body["properties"];
             let mid = p["message_id"].as_str().unwrap_or("").to_string();
             match name {
-                "Segment Entered" | "Segment Exited" => {
+                SEGMENT_ENTERED | SEGMENT_EXITED => {
                     let seg = p["segment"].as_str().unwrap_or("").to_string();
                     let set = current.entry(e.profile.0).or_default();
                     let entry = out.segment_entries.entry(seg.clone()).or_default();
-                    if name == "Segment Entered" {
+                    if name == SEGMENT_ENTERED {
                         entry.0 += 1;
                         set.insert(seg);
                     } else {

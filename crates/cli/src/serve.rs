@@ -77,14 +77,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         } else {
             let (transport, described) = crate::mail::transport(&args.data, &config, clock.clone(), None)?;
             let sender = crate::mail::sender(&args.data, &config, signing, &public_url)?;
-            let assets = Arc::new(tidings_automation::Assets {
-                rules: Arc::new(defs.rules.clone()),
-                journeys: defs.journeys.clone(),
-                templates: defs.templates.clone(),
-                policy: Default::default(),
-                default_tz: jiff::tz::TimeZone::UTC,
-                audience: None,
-            });
+            let assets = Arc::new(defs.assets(None));
             let emitter = Arc::new(crate::mail::IngestEmitter(app.ingest.clone()));
             let automation =
                 tidings_automation::Automation::new(store.clone(), ws, assets, sender, transport, emitter)?;

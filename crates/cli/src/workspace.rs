@@ -21,6 +21,21 @@ pub struct Definitions {
     pub templates: Templates,
 }
 
+impl Definitions {
+    /// What the runner automates: these definitions, the default policies,
+    /// UTC for profiles without a time zone, and an optional audience rule.
+    pub fn assets(&self, audience: Option<tidings_rules::Condition>) -> tidings_automation::Assets {
+        tidings_automation::Assets {
+            rules: Arc::new(self.rules.clone()),
+            journeys: self.journeys.clone(),
+            templates: self.templates.clone(),
+            policy: Default::default(),
+            default_tz: jiff::tz::TimeZone::UTC,
+            audience,
+        }
+    }
+}
+
 /// Compiled templates by name.
 pub type Templates = HashMap<String, Arc<Template>>;
 

@@ -86,40 +86,34 @@ impl Observed {
     /// (for `identify` and `group`) `traits`. A body that is not a JSON
     /// object gives none of them.
     pub fn from_stored(e: &StoredEvent) -> Observed {
-        let mut body = match serde_json::from_str::<Value>(&e.body) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        let traits = match (e.kind, body.remove("traits")) {
-            (MessageType::Identify | MessageType::Group, Some(Value::Object(m))) => Some(m),
-            _ => None,
-        };
-        Observed {
-            seq: e.seq,
-            kind: e.kind,
-            name: e.event.clone(),
-            timestamp: e.timestamp,
-            properties: body.remove("properties").unwrap_or(Value::Null),
-            context: body.remove("context").unwrap_or(Value::Null),
-            traits,
-        }
+        Observed::read(e, true)
     }
 
     /// [`Observed::from_stored`] without the `context` object, which is
     /// skipped unparsed: for callers whose rules never read `context.*`
     /// (most of a message's bytes are its context).
     pub fn from_stored_without_context(e: &StoredEvent) -> Observed {
-        #[derive(Deserialize)]
-        struct Parts {
+        Observed::read(e, false)
+    }
+
+    fn read(e: &StoredEvent, with_context: bool) -> Observed {
+        #[derive(Deserialize, Default)]
+        struct Parts<'a> {
             #[serde(default)]
             properties: Value,
             #[serde(default)]
             traits: Option<Value>,
+            #[serde(borrow, default)]
+            context: Option<&'a serde_json::value::RawValue>,
         }
-        let parts: Parts = serde_json::from_str(&e.body).unwrap_or(Parts { properties: Value::Null, traits: None });
+        let parts: Parts<'_> = serde_json::from_str(&e.body).unwrap_or_default();
         let traits = match (e.kind, parts.traits) {
             (MessageType::Identify | MessageType::Group, Some(Value::Object(m))) => Some(m),
             _ => None,
+        };
+        let context = match parts.context {
+            Some(raw) if with_context => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+            _ => Value::Null,
         };
         Observed {
             seq: e.seq,
@@ -127,7 +121,7 @@ impl Observed {
             name: e.event.clone(),
             timestamp: e.timestamp,
             properties: parts.properties,
-            context: Value::Null,
+            context,
             traits,
         }
     }

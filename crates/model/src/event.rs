@@ -5,6 +5,15 @@ use crate::message::MessageType;
 use crate::time::{Micros, format_time};
 use serde_json::{Map, Value};
 
+/// What the segment engine records when a profile enters a segment.
+pub const SEGMENT_ENTERED: &str = "Segment Entered";
+/// What the segment engine records when a profile leaves a segment.
+pub const SEGMENT_EXITED: &str = "Segment Exited";
+/// What the segment engine records when a profile moves to another stage.
+pub const STAGE_CHANGED: &str = "Stage Changed";
+/// What `POST /api/journeys/KEY/enter` records; the runner starts the journey from it.
+pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
+
 /// The events the engine and the sender record about themselves. They are in a
 /// profile's history like any other event, but are not the person's activity.
 pub const ENGINE_EVENTS: &[&str] = &[

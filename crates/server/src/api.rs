@@ -31,9 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/journeys/{key}/enter", axum::routing::post(journey_enter))
 }
 
-/// The event that asks the runner to start a journey with an `api` trigger.
-pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
-
 /// `POST /api/journeys/KEY/enter` with `{"userId": ...}` (or `anonymousId`)
 /// and optional `properties`: records a `Journey Entry Requested` event in
 /// the profile's history; the runner starts the journey from the log, so the
@@ -70,7 +67,7 @@ async fn journey_enter(
     properties.insert("journey".into(), Value::String(key.clone()));
     let now = app.clock.now();
     let text = json!({
-        "type": "track", "userId": user_id, "anonymousId": anonymous_id, "event": ENTRY_REQUESTED,
+        "type": "track", "userId": user_id, "anonymousId": anonymous_id, "event": tidings_model::event::ENTRY_REQUESTED,
         "timestamp": format_time(now), "properties": properties,
         "context": {"library": {"name": "tidings-api"}},
     })

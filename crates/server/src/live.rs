@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidings_engine::{Change, ChangeKind, Engine, Observed, ProfileInput};
+use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::format_time;
 use tidings_model::{Clock, Message, ProfileId, StoredEvent, WorkspaceId};
@@ -352,13 +353,13 @@ impl Runner {
             }
             let (event, props, label, key) = match &c.kind {
                 ChangeKind::Entered { segment } => {
-                    ("Segment Entered", json!({"segment": segment}), "entered", segment.clone())
+                    (SEGMENT_ENTERED, json!({"segment": segment}), "entered", segment.clone())
                 }
                 ChangeKind::Exited { segment } => {
-                    ("Segment Exited", json!({"segment": segment}), "exited", segment.clone())
+                    (SEGMENT_EXITED, json!({"segment": segment}), "exited", segment.clone())
                 }
                 ChangeKind::StageChanged { set, from, to } => (
-                    "Stage Changed",
+                    STAGE_CHANGED,
                     json!({"stage_set": set, "from": from, "to": to}),
                     "stage",
                     format!("{set}.{}", to.as_deref().unwrap_or("-")),

@@ -43,6 +43,22 @@ fn smtp_server(python: &str, dir: &Path) -> (Child, u16) {
     (child, port)
 }
 
+/// A `/v1/batch` body: recipients `from..from + n` (up to [`RECIPIENTS`]), each
+/// known by email and placing an order. Message ids are fixed, so a resend is a duplicate.
+fn recipients(from: usize, n: usize) -> Vec<u8> {
+    let batch: Vec<_> = (from..(from + n).min(RECIPIENTS))
+        .flat_map(|i| {
+            [
+                serde_json::json!({"type": "identify", "userId": format!("u{i}"), "messageId": format!("id-{i}"),
+                    "traits": {"email": format!("u{i}@example.com"), "first_name": format!("U{i}")}}),
+                serde_json::json!({"type": "track", "userId": format!("u{i}"), "event": "Order Placed",
+                    "messageId": format!("order-{i}")}),
+            ]
+        })
+        .collect();
+    serde_json::json!({"batch": batch}).to_string().into_bytes()
+}
+
 fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
     eml.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
 }
@@ -89,21 +105,7 @@ fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
         let mut c = Client::new(addr);
         let until = Instant::now() + Duration::from_millis(700);
         while next < RECIPIENTS && Instant::now() < until {
-            let batch: Vec<_> = (next..(next + 250).min(RECIPIENTS))
-                .flat_map(|i| {
-                    [
-                        serde_json::json!({"type": "identify", "userId": format!("u{i}"), "messageId": format!("id-{i}"),
-                            "traits": {"email": format!("u{i}@example.com"), "first_name": format!("U{i}")}}),
-                        serde_json::json!({"type": "track", "userId": format!("u{i}"), "event": "Order Placed",
-                            "messageId": format!("order-{i}")}),
-                    ]
-                })
-                .collect();
-            match c.post(
-                "/v1/batch",
-                Some(&basic(WRITE_KEY)),
-                serde_json::json!({"batch": batch}).to_string().as_bytes(),
-            ) {
+            match c.post("/v1/batch", Some(&basic(WRITE_KEY)), &recipients(next, 250)) {
                 Ok(r) if r.status == 200 => next = (next + 250).min(RECIPIENTS),
                 _ => break,
             }
@@ -118,18 +120,7 @@ fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
     // The last start also gets whatever recipients are left.
     let mut c = Client::new(addr);
     while next < RECIPIENTS {
-        let batch: Vec<_> = (next..(next + 500).min(RECIPIENTS))
-            .flat_map(|i| {
-                [
-                    serde_json::json!({"type": "identify", "userId": format!("u{i}"), "messageId": format!("id-{i}"),
-                        "traits": {"email": format!("u{i}@example.com"), "first_name": format!("U{i}")}}),
-                    serde_json::json!({"type": "track", "userId": format!("u{i}"), "event": "Order Placed",
-                        "messageId": format!("order-{i}")}),
-                ]
-            })
-            .collect();
-        let r =
-            c.post("/v1/batch", Some(&basic(WRITE_KEY)), serde_json::json!({"batch": batch}).to_string().as_bytes());
+        let r = c.post("/v1/batch", Some(&basic(WRITE_KEY)), &recipients(next, 500));
         assert_eq!(r.unwrap().status, 200);
         next = (next + 500).min(RECIPIENTS);
     }
