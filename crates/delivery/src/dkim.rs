@@ -13,10 +13,14 @@
 //!   signing, and the signature header is folded only where relaxed
 //!   canonicalization makes folding invisible.
 //! - Signing is deterministic (PKCS#1 v1.5) given the message and time.
+//!
+//! Keys are read with the `rsa` crate; keys of 2048 bits and more are
+//! signed with `ring` (constant time, and ~3x faster: signing is most of
+//! the cost of a signed message), shorter ones with `rsa`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
@@ -37,6 +41,8 @@ pub struct DkimSigner {
     domain: String,
     selector: String,
     key: RsaPrivateKey,
+    /// The same key for `ring`, when it takes it (2048 bits and more).
+    fast: Option<std::sync::Arc<ring::rsa::KeyPair>>,
     headers: Vec<String>,
 }
 
@@ -63,7 +69,12 @@ impl DkimSigner {
         }
         let mut headers: Vec<String> = REQUIRED_HEADERS.iter().map(|h| h.to_string()).collect();
         headers.extend(DEFAULT_EXTRA_HEADERS.iter().map(|h| h.to_string()));
-        Ok(DkimSigner { domain: domain.into(), selector: selector.into(), key, headers })
+        let fast = key
+            .to_pkcs1_der()
+            .ok()
+            .and_then(|der| ring::rsa::KeyPair::from_der(der.as_bytes()).ok())
+            .map(std::sync::Arc::new);
+        Ok(DkimSigner { domain: domain.into(), selector: selector.into(), key, fast, headers })
     }
 
     /// Signs `extra` headers too (the required ones are always signed).
@@ -118,11 +129,18 @@ impl DkimSigner {
         );
         let unsigned = fold_tags(&tags);
         hashed.extend_from_slice(canonical_header("DKIM-Signature", &unsigned).as_bytes());
-        let digest = Sha256::digest(&hashed);
-        let signature = self
-            .key
-            .sign(Pkcs1v15Sign::new::<Sha256>(), &digest)
-            .map_err(|e| DeliveryError::Dkim(format!("signing failed: {e}")))?;
+        let signature = match &self.fast {
+            Some(pair) => {
+                let mut sig = vec![0; pair.public().modulus_len()];
+                pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), &hashed, &mut sig)
+                    .map_err(|_| DeliveryError::Dkim("signing failed".into()))?;
+                sig
+            }
+            None => self
+                .key
+                .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&hashed))
+                .map_err(|e| DeliveryError::Dkim(format!("signing failed: {e}")))?,
+        };
         let b = STANDARD.encode(signature);
         let mut out = Vec::with_capacity(message.len() + unsigned.len() + b.len() + 64);
         out.extend_from_slice(b"DKIM-Signature: ");
@@ -248,6 +266,17 @@ fn fold_tags(tags: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_and_rsa_sign_alike() {
+        let pem = include_str!("../tests/fixtures/dkim-test-key.pem");
+        let fast = DkimSigner::from_pem("shop.example", "s1", pem).unwrap();
+        assert!(fast.fast.is_some(), "a 2048-bit key is signed with ring");
+        let slow = DkimSigner { fast: None, ..fast.clone() };
+        let message = b"From: a@shop.example\r\nTo: b@x.example\r\nSubject: hi\r\n\r\nbody\r\n";
+        // PKCS#1 v1.5 is deterministic: both must give the same bytes.
+        assert_eq!(fast.sign(message, 1_000_000).unwrap(), slow.sign(message, 1_000_000).unwrap());
+    }
 
     #[test]
     fn canonicalizes_like_rfc_6376_example() {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::error::DeliveryError;
 use crate::mime::OutgoingMessage;
 use crate::pace::{RateLimiter, Sleeper};
+use crate::smtp::Pipelined;
 
 /// What a transport reports about an accepted message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +77,16 @@ impl SmtpConfig {
     }
 }
 
-/// SMTP through lettre's pooled synchronous transport.
+/// SMTP over pooled connections: to a plain-text relay with our pipelined
+/// client ([`crate::smtp`]), with TLS or AUTH through lettre's transport.
 pub struct SmtpTransport {
-    inner: lettre::SmtpTransport,
+    inner: Inner,
     limiter: Option<RateLimiter>,
+}
+
+enum Inner {
+    Plain(Pipelined),
+    Lettre(lettre::SmtpTransport),
 }
 
 impl std::fmt::Debug for SmtpTransport {
@@ -98,6 +105,18 @@ impl SmtpTransport {
         use lettre::transport::smtp::PoolConfig;
         use lettre::transport::smtp::authentication::Credentials;
         use lettre::transport::smtp::extension::ClientId;
+        let limiter = match config.rate_per_second {
+            Some(r) if !(r > 0.0 && r.is_finite()) => {
+                return Err(DeliveryError::Config(format!("rate_per_second must be positive, not {r}")));
+            }
+            Some(r) => Some(RateLimiter::new(r, clock, sleeper)),
+            None => None,
+        };
+        if config.tls == TlsMode::None && config.credentials.is_none() {
+            let hello = config.hello_name.as_deref().unwrap_or("localhost");
+            let plain = Pipelined::new(&config.host, config.port, hello, config.timeout, config.pool_size as usize);
+            return Ok(SmtpTransport { inner: Inner::Plain(plain), limiter });
+        }
         let mut b = lettre::SmtpTransport::builder_dangerous(config.host.as_str())
             .port(config.port)
             .timeout(Some(config.timeout))
@@ -112,14 +131,7 @@ impl SmtpTransport {
         if let Some(name) = &config.hello_name {
             b = b.hello_name(ClientId::Domain(name.clone()));
         }
-        let limiter = match config.rate_per_second {
-            Some(r) if !(r > 0.0 && r.is_finite()) => {
-                return Err(DeliveryError::Config(format!("rate_per_second must be positive, not {r}")));
-            }
-            Some(r) => Some(RateLimiter::new(r, clock, sleeper)),
-            None => None,
-        };
-        Ok(SmtpTransport { inner: b.build(), limiter })
+        Ok(SmtpTransport { inner: Inner::Lettre(b.build()), limiter })
     }
 }
 
@@ -152,24 +164,35 @@ fn tls(
 
 impl Transport for SmtpTransport {
     fn send(&self, message: &OutgoingMessage) -> Result<Receipt, DeliveryError> {
-        let parse = |a: &str| a.parse().map_err(|e| DeliveryError::Message(format!("address {a:?}: {e}")));
+        // Checked addresses only: nothing else reaches MAIL FROM or RCPT TO.
+        let parse =
+            |a: &str| a.parse::<lettre::Address>().map_err(|e| DeliveryError::Message(format!("address {a:?}: {e}")));
         let to = message.recipients.iter().map(|r| parse(r)).collect::<Result<Vec<_>, _>>()?;
         let envelope = lettre::address::Envelope::new(Some(parse(&message.envelope_from)?), to)
             .map_err(|e| DeliveryError::Message(e.to_string()))?;
         if let Some(l) = &self.limiter {
             l.acquire();
         }
-        let response = self.inner.send_raw(&envelope, &message.data)?;
-        Ok(Receipt {
-            detail: format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")),
-            delivered: true,
-        })
+        let (code, text) = match &self.inner {
+            Inner::Plain(p) => {
+                let reply = p.send(message)?;
+                (reply.code.to_string(), reply.text.replace('\n', " "))
+            }
+            Inner::Lettre(t) => {
+                let response = t.send_raw(&envelope, &message.data)?;
+                (response.code().to_string(), response.message().collect::<Vec<_>>().join(" "))
+            }
+        };
+        Ok(Receipt { detail: format!("{code} {text}"), delivered: true })
     }
 }
 
 impl Drop for SmtpTransport {
     fn drop(&mut self) {
-        self.inner.shutdown();
+        match &self.inner {
+            Inner::Plain(p) => p.shutdown(),
+            Inner::Lettre(t) => t.shutdown(),
+        }
     }
 }
 
