@@ -52,6 +52,7 @@ pub enum RenderError {
 pub struct Renderer {
     language: Arc<Language>,
     limits: Limits,
+    precompile: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -68,8 +69,8 @@ impl Default for Renderer {
 
 #[derive(Debug)]
 enum Body {
-    /// Liquid over HTML that `mrml` produced at compile time.
-    Precompiled(liquid_core::Template),
+    /// Liquid over HTML that `mrml` produced at compile time (kept as text too).
+    Precompiled(liquid_core::Template, String),
     /// Liquid over MJML, compiled per message.
     Mjml(liquid_core::Template),
     /// Liquid over HTML as written.
@@ -102,7 +103,14 @@ pub struct Rendered {
 
 impl Renderer {
     pub fn new(limits: Limits) -> Renderer {
-        Renderer { language: Arc::new(language()), limits }
+        Renderer { language: Arc::new(language()), limits, precompile: true }
+    }
+
+    /// Compile MJML once per template when possible (the default), or, with
+    /// `false`, after Liquid for every message (slower; for comparisons).
+    pub fn with_precompile(mut self, precompile: bool) -> Renderer {
+        self.precompile = precompile;
+        self
     }
 
     pub fn limits(&self) -> Limits {
@@ -128,13 +136,16 @@ impl Renderer {
         let body = match source.format {
             BodyFormat::Html => Body::Html(checked),
             BodyFormat::Mjml => {
-                let html = compile_mjml(&source.body).map_err(|(message, pos)| TemplateError::Mjml {
+                // Liquid tags between MJML elements ride through mrml as
+                // comments, then become tags again.
+                let html = compile_mjml(&protect_tags(&source.body)).map_err(|(message, pos)| TemplateError::Mjml {
                     at: location(source, Part::Body, pos.map(|p| p.0), pos.map(|p| p.1)),
                     message,
                 })?;
-                if liquid_markup(&html) == liquid_markup(&source.body) {
+                let html = html.replace("<!--{%", "{%").replace("%}-->", "%}");
+                if self.precompile && same_liquid(&html, &source.body) {
                     match liquid_core::parser::parse(&html, &self.language) {
-                        Ok(t) => Body::Precompiled(liquid_core::Template::new(t)),
+                        Ok(t) => Body::Precompiled(liquid_core::Template::new(t), html),
                         Err(_) => Body::Mjml(checked),
                     }
                 } else {
@@ -197,6 +208,74 @@ fn compile_mjml(mjml: &str) -> Result<String, (String, Option<(u32, u32)>)> {
 }
 
 /// The Liquid tags and outputs of `text`, in order.
+/// `body` with every Liquid tag (`{% ... %}`) that stands outside an
+/// element's `<...>` wrapped in an HTML comment, which mrml keeps where it
+/// stands (text between MJML elements it would drop).
+fn protect_tags(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 256);
+    let bytes = body.as_bytes();
+    let (mut i, mut copied) = (0, 0);
+    let mut in_element = false;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_element {
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'\'' => quote = Some(b),
+                None if b == b'>' => in_element = false,
+                None => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'<' && bytes.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'/' || *c == b'!') {
+            in_element = true;
+            i += 1;
+            continue;
+        }
+        if b == b'{'
+            && bytes.get(i + 1) == Some(&b'%')
+            && let Some(len) = body[i + 2..].find("%}")
+        {
+            let end = i + 2 + len + 2;
+            out.push_str(&body[copied..i]);
+            out.push_str("<!--");
+            out.push_str(&body[i..end]);
+            out.push_str("-->");
+            copied = end;
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&body[copied..]);
+    out
+}
+
+/// Whether `html` holds the same Liquid as `mjml`: the same tags in the same
+/// order, and between each two tags the same outputs (`{{ ... }}`), in any
+/// order (mrml may reorder an element's attributes; outputs have no effects).
+fn same_liquid(html: &str, mjml: &str) -> bool {
+    fn shape(text: &str) -> Vec<(Vec<&str>, &str)> {
+        let mut out = Vec::new();
+        let mut outputs = Vec::new();
+        for m in liquid_markup(text) {
+            if m.starts_with("{{") {
+                outputs.push(m);
+            } else {
+                outputs.sort_unstable();
+                out.push((std::mem::take(&mut outputs), m));
+            }
+        }
+        outputs.sort_unstable();
+        out.push((outputs, ""));
+        out
+    }
+    shape(html) == shape(mjml)
+}
+
 fn liquid_markup(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = 0;
@@ -331,7 +410,16 @@ impl Template {
     }
     /// Whether the MJML was compiled once, ahead of all renders.
     pub fn is_precompiled(&self) -> bool {
-        matches!(self.body, Body::Precompiled(_))
+        matches!(self.body, Body::Precompiled(..))
+    }
+
+    /// The Liquid-bearing HTML `mrml` produced at compile time, when the
+    /// MJML could be compiled once for every recipient.
+    pub fn precompiled_html(&self) -> Option<&str> {
+        match &self.body {
+            Body::Precompiled(_, html) => Some(html),
+            _ => None,
+        }
     }
 
     /// Renders every part for one recipient.
@@ -350,7 +438,7 @@ impl Template {
         };
         let body_src = &self.source.body;
         let html = match &self.body {
-            Body::Precompiled(t) | Body::Html(t) => run(t, &html_vars, Part::Body, body_src)?,
+            Body::Precompiled(t, _) | Body::Html(t) => run(t, &html_vars, Part::Body, body_src)?,
             Body::Mjml(t) => {
                 let mjml = run(t, &html_vars, Part::Body, body_src)?;
                 compile_mjml(&mjml).map_err(|(message, pos)| RenderError::Mjml {

@@ -492,3 +492,51 @@ fn recommendations_feed_templates() {
 fn html_of_ctx(body: &str, ctx: &Context) -> String {
     render_str(body, ctx).unwrap().html
 }
+
+/// Every playbook template compiles its MJML once, and what a reader sees is
+/// what compiling MJML for each message gives, with and without the
+/// optional parts (recommendations, event, incentive, segments).
+#[test]
+fn playbook_mjml_compiles_once_and_reads_the_same_as_per_message() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/playbook/templates");
+    let rich = {
+        let mut c = context();
+        let mut p = product("tent", "Trail Tent", 249.0);
+        p.category = Some("home".into());
+        c.viewed.push(p);
+        c.event.as_mut().unwrap().properties.insert(
+            "products".into(),
+            json!([{"product_id": "tent", "name": "Trail Tent"}, {"product_id": "mug", "category": "kitchen"}]),
+        );
+        c
+    };
+    let bare = Context {
+        profile: ProfileContext { id: Some(ProfileId(7)), ..ProfileContext::default() },
+        now: NOW,
+        ..Context::default()
+    };
+    let (once, each) = (Renderer::default(), Renderer::default().with_precompile(false));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "mjml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let source = TemplateSource::parse(&name, &std::fs::read_to_string(&path).unwrap(), None).unwrap();
+        let fast = once.compile(&source).unwrap();
+        assert!(fast.is_precompiled(), "{name}: its MJML is compiled for every message");
+        let slow = each.compile(&source).unwrap();
+        assert!(!slow.is_precompiled());
+        for ctx in [&rich, &bare] {
+            let (a, b) = (fast.render(ctx).unwrap(), slow.render(ctx).unwrap());
+            assert_eq!(a.subject, b.subject, "{name}");
+            let words = |html: &str| html_to_text(html).split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_eq!(words(&a.html), words(&b.html), "{name}");
+            let links = |html: &str| html.match_indices("href=").count();
+            assert_eq!(links(&a.html), links(&b.html), "{name}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 16);
+}
