@@ -48,7 +48,7 @@ impl Automation {
     }
 
     /// The policies' answer for sending `kind` to `view` at `now`.
-    fn policy_decision(&self, view: &ProfileView, kind: Kind, now: Micros) -> Result<Decision> {
+    fn policy_decision(&self, view: &ProfileView, kind: Kind, topic: Option<&str>, now: Micros) -> Result<Decision> {
         let a = &self.assets;
         if view.email().is_none() {
             return Ok(Decision::Skip { reason: "the profile has no email address".into() });
@@ -56,7 +56,7 @@ impl Automation {
         let tz = view.time_zone(&a.default_tz);
         let since = now - a.policy.cap_window.max(30 * DAY);
         let sent = self.store.marketing_sent_since(self.workspace, view.profile.id, since)?;
-        let recipient = view.recipient(&a.rules, now, &tz, sent, &self.subscribed_rule);
+        let recipient = view.recipient(&a.rules, now, &tz, sent, &self.subscribed_rule, topic);
         Ok(decide(&a.policy, &recipient, kind, now, &tz))
     }
 
@@ -78,7 +78,7 @@ impl Automation {
             return self.decision(profile, key, "skip", format!("there is no template {template:?}"), now);
         };
         let kind = t.kind();
-        let not_before = match self.policy_decision(view, policy_kind(kind), now)? {
+        let not_before = match self.policy_decision(view, policy_kind(kind), t.topic(), now)? {
             Decision::Skip { reason } => {
                 report.skipped += 1;
                 report.reasons.push(("skip".into(), source.into(), reason.clone()));
@@ -184,7 +184,7 @@ impl Automation {
             return Ok(Attempt::Fail(format!("there is no template {:?}", row.template)));
         };
         // Checked again at the last moment: an unsubscribe or bounce since the request wins.
-        match self.policy_decision(&view, policy_kind(template.kind()), now)? {
+        match self.policy_decision(&view, policy_kind(template.kind()), template.topic(), now)? {
             Decision::Skip { reason } => return Ok(Attempt::Fail(reason)),
             Decision::Defer { until, reason } => return Ok(Attempt::Defer(until, reason)),
             Decision::Send => {}

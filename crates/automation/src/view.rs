@@ -5,12 +5,12 @@
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value};
 use tidings_engine::{Observed, ProfileInput};
-use tidings_journeys::policy::{Recipient, Suppression};
+use tidings_journeys::policy::{Frequency, Recipient, Suppression};
 use tidings_model::time::DAY;
 use tidings_model::{Micros, ProfileId, StoredEvent, WorkspaceId};
 use tidings_render::recommend::order_products;
 use tidings_render::{ActivityEvent, BoughtTogether, Context, EventContext, ProfileContext, viewed_not_bought};
-use tidings_rules::{Condition, Workspace};
+use tidings_rules::{Condition, Span, Subscribed, Workspace};
 use tidings_store::{Profile, Store};
 
 use crate::Result;
@@ -66,8 +66,8 @@ impl ProfileView {
         self.profile.traits.values.get("email").and_then(Value::as_str).map(str::trim).filter(|e| !e.is_empty())
     }
 
-    /// What the policies need, as of `now`. `marketing_sent` are the send
-    /// times of marketing messages (from the outbox).
+    /// What the policies need, as of `now`, for a message on `topic`.
+    /// `marketing_sent` are the send times of marketing messages (from the outbox).
     pub fn recipient(
         &self,
         rules: &Workspace,
@@ -75,6 +75,7 @@ impl ProfileView {
         tz: &TimeZone,
         marketing_sent: Vec<Micros>,
         subscribed_rule: &Condition,
+        topic: Option<&str>,
     ) -> Recipient {
         let mut suppressed = None;
         let mut unsubscribed = false;
@@ -117,7 +118,23 @@ impl ProfileView {
         if suppressed.is_none() && unsubscribed && !subscribed {
             suppressed = Some(Suppression::Unsubscribed);
         }
-        Recipient { subscribed, suppressed, marketing_sent, engaged_30d: engaged, sent_30d: sent_30d.len() as u32 }
+        // A topic opt-out is the rule language's `subscribed to "TOPIC"`, as segments see it.
+        let unsubscribed_topic = topic
+            .filter(|_| subscribed)
+            .filter(|t| {
+                let rule = Condition::Subscribed(Subscribed { topic: Some(t.to_string()), span: Span::default() });
+                !self.holds(rules, &rule, now, tz)
+            })
+            .map(str::to_string);
+        Recipient {
+            subscribed,
+            suppressed,
+            marketing_sent,
+            engaged_30d: engaged,
+            sent_30d: sent_30d.len() as u32,
+            unsubscribed_topic,
+            frequency: Frequency::from_trait(self.profile.traits.values.get(Frequency::TRAIT)),
+        }
     }
 
     /// What a template sees.

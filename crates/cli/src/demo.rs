@@ -121,7 +121,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let app = AppState::new(store.clone(), clock.clone(), vec![observer])
         .with_live(live.clone())
-        .with_signing(signing.clone());
+        .with_signing(signing.clone())
+        .with_topics(defs.topics());
     let ingest = app.ingest.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(tidings_server::serve(listener, app, async {

@@ -55,7 +55,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("cannot listen on {listen}; is another server running? try --listen"))?;
         let addr = listener.local_addr()?;
         let observers: Vec<Arc<dyn tidings_server::AppendObserver>> = live.iter().map(|(_, o)| o.clone()).collect();
-        let mut app = AppState::new(store.clone(), clock.clone(), observers).with_signing(signing.clone());
+        let mut app = AppState::new(store.clone(), clock.clone(), observers)
+            .with_signing(signing.clone())
+            .with_topics(defs.topics());
         if let Some((l, _)) = &live {
             app = app.with_live(l.clone());
         }

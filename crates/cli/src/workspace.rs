@@ -22,6 +22,11 @@ pub struct Definitions {
 }
 
 impl Definitions {
+    /// The topics of the templates, for the preference center.
+    pub fn topics(&self) -> Vec<String> {
+        self.templates.values().filter_map(|t| t.topic().map(str::to_string)).collect()
+    }
+
     /// What the runner automates: these definitions, the default policies,
     /// UTC for profiles without a time zone, and an optional audience rule.
     pub fn assets(&self, audience: Option<tidings_rules::Condition>) -> tidings_automation::Assets {

@@ -62,6 +62,62 @@ pub struct Recipient {
     /// Of those in the last 30 days, how many were opened (by a human) or clicked.
     pub engaged_30d: u32,
     pub sent_30d: u32,
+    /// The message's topic, when the person opted out of that topic alone
+    /// (`subscribed to "TOPIC"` is false while `subscribed` is true).
+    pub unsubscribed_topic: Option<String>,
+    /// How often the person asked to hear from us (preference center).
+    pub frequency: Frequency,
+}
+
+/// A person's own limit on marketing email, from the `email_frequency`
+/// trait the preference center sets. It narrows the workspace's caps, never
+/// widens them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    /// As the workspace's policies allow.
+    #[default]
+    Usual,
+    /// At most one marketing email in 7 days.
+    Weekly,
+    /// At most one marketing email in 30 days.
+    Monthly,
+}
+
+impl Frequency {
+    /// The trait that holds it.
+    pub const TRAIT: &'static str = "email_frequency";
+
+    /// From the trait's value; anything unknown is `Usual`.
+    pub fn from_trait(v: Option<&serde_json::Value>) -> Frequency {
+        v.and_then(serde_json::Value::as_str).map_or(Frequency::Usual, Frequency::parse)
+    }
+
+    /// `weekly`, `monthly`; anything else is `Usual`.
+    pub fn parse(s: &str) -> Frequency {
+        match s {
+            "weekly" => Frequency::Weekly,
+            "monthly" => Frequency::Monthly,
+            _ => Frequency::Usual,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Usual => "usual",
+            Frequency::Weekly => "weekly",
+            Frequency::Monthly => "monthly",
+        }
+    }
+
+    /// At most one message in this window, if the person set a limit.
+    pub fn window(self) -> Option<Micros> {
+        match self {
+            Frequency::Usual => None,
+            Frequency::Weekly => Some(7 * DAY),
+            Frequency::Monthly => Some(30 * DAY),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +178,20 @@ pub fn decide(p: &Policy, r: &Recipient, kind: Kind, now: Micros, tz: &TimeZone)
     }
     if !r.subscribed {
         return Decision::Skip { reason: "no marketing consent".into() };
+    }
+    if let Some(topic) = &r.unsubscribed_topic {
+        return Decision::Skip { reason: format!("unsubscribed from the topic {topic:?}") };
+    }
+    if let Some(window) = r.frequency.window()
+        && let Some(&last) = r.marketing_sent.iter().filter(|&&t| t <= now && t > now - window).max()
+    {
+        return Decision::Defer {
+            until: last + window + 1,
+            reason: format!(
+                "the recipient asked for at most one email a {}",
+                r.frequency.as_str().trim_end_matches("ly")
+            ),
+        };
     }
     let cap = effective_cap(p, r);
     let mut recent: Vec<Micros> =

@@ -2,7 +2,7 @@
 
 use jiff::tz::TimeZone;
 use tidings_journeys::policy::{
-    Decision, Kind, Policy, Recipient, SendTime, Suppression, decide, effective_cap, hour_of_week_counts,
+    Decision, Frequency, Kind, Policy, Recipient, SendTime, Suppression, decide, effective_cap, hour_of_week_counts,
 };
 use tidings_model::Micros;
 use tidings_model::time::{DAY, HOUR, parse_time};
@@ -129,4 +129,33 @@ fn a_weekend_buyer_gets_weekend_mail_and_a_newcomer_the_workspace_best() {
     let b = owl.best_time(from, 7 * DAY, &utc, &p);
     let hour = (b / HOUR) % 24;
     assert!((8..21).contains(&hour), "{hour}");
+}
+
+#[test]
+fn a_topic_opt_out_skips_and_a_chosen_frequency_narrows_the_caps() {
+    let p = Policy::default();
+    let utc = TimeZone::UTC;
+    let now = t("2026-03-10T12:00:00Z");
+    let mut r = subscribed(&["2026-03-06T10:00:00Z"]);
+    assert_eq!(decide(&p, &r, Kind::Marketing, now, &utc), Decision::Send);
+    r.frequency = Frequency::Weekly;
+    assert_eq!(
+        decide(&p, &r, Kind::Marketing, now, &utc),
+        Decision::Defer {
+            until: t("2026-03-13T10:00:00Z") + 1,
+            reason: "the recipient asked for at most one email a week".into()
+        }
+    );
+    r.frequency = Frequency::Monthly;
+    let Decision::Defer { until, .. } = decide(&p, &r, Kind::Marketing, now, &utc) else { panic!() };
+    assert_eq!(until, t("2026-04-05T10:00:00Z") + 1);
+    // Receipts are not marketing: neither limit applies.
+    r.unsubscribed_topic = Some("cart".into());
+    assert_eq!(decide(&p, &r, Kind::Transactional, now, &utc), Decision::Send);
+    assert_eq!(
+        decide(&p, &r, Kind::Marketing, now, &utc),
+        Decision::Skip { reason: "unsubscribed from the topic \"cart\"".into() }
+    );
+    assert_eq!(Frequency::from_trait(Some(&serde_json::json!("weekly"))), Frequency::Weekly);
+    assert_eq!(Frequency::from_trait(Some(&serde_json::json!("hourly"))), Frequency::Usual);
 }

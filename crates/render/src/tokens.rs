@@ -127,6 +127,21 @@ impl SigningKeys {
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         verify(token, self)
     }
+
+    /// An HMAC-SHA256 of `data` under the first key, for values the server
+    /// hands out and takes back (the preference center's form token).
+    pub fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
+        mac(&self.keys[0], data)
+    }
+
+    /// Whether `tag` is the HMAC of `data` under any key (constant time).
+    pub fn check_mac(&self, data: &[u8], tag: &[u8]) -> bool {
+        self.keys.iter().any(|k| {
+            let mut m = <HmacSha256 as Mac>::new_from_slice(k).expect("HMAC accepts any key length");
+            m.update(data);
+            m.verify_slice(tag).is_ok()
+        })
+    }
 }
 
 fn mac(key: &[u8], payload: &[u8]) -> [u8; MAC_LEN] {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod preferences;
 pub mod track;
 pub mod v1;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
     /// Journeys that `POST /api/journeys/KEY/enter` may start (those with an `api` trigger), when journeys run.
     pub api_journeys: Option<Arc<Vec<String>>>,
+    /// The topics the preference center offers (those of the templates).
+    pub topics: Option<Arc<Vec<String>>>,
 }
 
 impl AppState {
@@ -61,6 +64,15 @@ impl AppState {
         self
     }
 
+    /// With the topics people may choose in the preference center.
+    pub fn with_topics(mut self, topics: impl IntoIterator<Item = String>) -> AppState {
+        let mut t: Vec<String> = topics.into_iter().collect();
+        t.sort();
+        t.dedup();
+        self.topics = Some(Arc::new(t));
+        self
+    }
+
     /// With the keys of the tracking links.
     pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
         self.signing = Some(Arc::new(keys));
@@ -71,7 +83,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState { store, ingest, clock, metrics, live: None, signing: None, api_journeys: None }
+        AppState { store, ingest, clock, metrics, live: None, signing: None, api_journeys: None, topics: None }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The public links in every email: click tracking (`/t/c/TOKEN`), the open
-//! pixel (`/t/o/TOKEN`) and one-click unsubscribe (`/u/TOKEN`, RFC 8058).
+//! pixel (`/t/o/TOKEN`), one-click unsubscribe (`/u/TOKEN`, RFC 8058) and
+//! the preference center (`/p/TOKEN`, in [`crate::preferences`]).
 //! Tokens are HMAC-signed by the renderer and name the workspace, message,
 //! recipient and (for clicks) the URL; nothing here redirects anywhere but
 //! to a URL that was signed. What happens comes back as events in the
@@ -51,51 +52,51 @@ pub fn routes() -> Router<AppState> {
         .route("/t/c/{token}", get(click))
         .route("/t/o/{token}", get(open))
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
-        .route("/p/{token}", get(preferences))
+        .merge(crate::preferences::routes())
 }
 
-fn refused() -> Response {
+pub(crate) fn refused() -> Response {
     // The same answer for every bad token: a client learns nothing about why.
     (StatusCode::NOT_FOUND, Html("<!doctype html><title>Link not found</title><p>This link is not valid.</p>"))
         .into_response()
 }
 
-fn claims(app: &AppState, token: &str) -> Option<Claims> {
+pub(crate) fn claims(app: &AppState, token: &str) -> Option<Claims> {
     let keys = app.signing.as_ref()?;
     keys.verify(token).ok()
 }
 
 /// Records `event` for the token's recipient; errors are logged, the reader still gets their page.
 async fn record(app: &AppState, c: &Claims, event: &str, mut properties: Value) {
+    properties["message_id"] = Value::String(c.message.clone());
+    let now = app.clock.now();
+    let message = json!({"type": "track", "event": event, "timestamp": format_time(now), "properties": properties});
+    if let Err(e) = record_messages(app, c, vec![message]).await {
+        tracing::error!(error = %e, event, "could not record a tracked event");
+    }
+}
+
+/// Appends `messages` (each with its `type`, `timestamp` and body) for the
+/// token's recipient, in one durable batch: all of them or none.
+pub(crate) async fn record_messages(app: &AppState, c: &Claims, messages: Vec<Value>) -> Result<(), String> {
     let (ws, pid) = (c.workspace, c.profile);
     let ids =
         crate::blocking(app, move |s| Ok(s.profile(ws, pid)?.map(|p| (p.user_id, p.anonymous_ids.first().cloned()))))
             .await;
     let Ok(Some((user_id, anonymous_id))) = ids else {
-        tracing::warn!(profile = c.profile.0, "a tracked link names a profile that is gone");
-        return;
+        return Err(format!("a signed link names profile {}, which is gone", c.profile.0));
     };
-    properties["message_id"] = Value::String(c.message.clone());
-    let now = app.clock.now();
-    let text = json!({
-        "type": "track",
-        "userId": user_id,
-        "anonymousId": if user_id.is_none() { anonymous_id } else { None },
-        "event": event,
-        "timestamp": format_time(now),
-        "properties": properties,
-        "context": {"library": {"name": "tidings-links"}},
-    })
-    .to_string();
-    let env = Envelope { received_at: now, sent_at: None, default_type: None };
-    match parse_message(&text, &env, &mut tidings_model::message::new_message_id) {
-        Ok(m) => {
-            if let Err(e) = app.ingest.append(ws, vec![m]).await {
-                tracing::error!(error = %e, event, "could not record a tracked event");
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "could not form a tracked event"),
+    let env = Envelope { received_at: app.clock.now(), sent_at: None, default_type: None };
+    let mut parsed = Vec::with_capacity(messages.len());
+    for mut m in messages {
+        m["userId"] = json!(user_id);
+        m["anonymousId"] = if user_id.is_none() { json!(anonymous_id) } else { Value::Null };
+        m["context"] = json!({"library": {"name": "tidings-links"}});
+        let text = m.to_string();
+        parsed
+            .push(parse_message(&text, &env, &mut tidings_model::message::new_message_id).map_err(|e| e.to_string())?);
     }
+    app.ingest.append(ws, parsed).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 async fn click(State(app): State<AppState>, Path(token): Path<String>) -> Response {
@@ -160,26 +161,4 @@ async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> 
     record(&app, &c, "Unsubscribed", json!({"source": "one-click"})).await;
     Ok(Html("<!doctype html><meta charset=utf-8><title>Unsubscribed</title><p>You are unsubscribed.</p>")
         .into_response())
-}
-
-/// The preference center's page. For now it offers what the policies honour
-/// everywhere: stopping all marketing email (through the one-click
-/// unsubscribe endpoint, so the same rules apply). Choosing topics and a
-/// frequency is not built yet, and the page says so rather than pretending.
-async fn preferences(State(app): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(c) = claims(&app, &token) else { return refused() };
-    if !matches!(c.action, Action::Preferences) {
-        return refused();
-    }
-    let Some(keys) = app.signing.as_ref() else { return refused() };
-    let unsubscribe = keys.sign(&Claims { action: Action::Unsubscribe, ..c });
-    Html(format!(
-        "<!doctype html><meta charset=utf-8><title>Email preferences</title>\
-         <h1>Email preferences</h1>\
-         <p>Receipts and other messages about your orders always reach you.</p>\
-         <form method=post action=\"/u/{unsubscribe}\"><input type=hidden name=List-Unsubscribe value=One-Click>\
-         <button type=submit>Stop all marketing email</button></form>\
-         <p><small>Choosing topics and how often is coming soon.</small></p>"
-    ))
-    .into_response()
 }

@@ -359,6 +359,54 @@ fn cart_abandonment_and_post_purchase_run_every_branch_at_exact_times() {
     assert!(ada.email.html.contains("Red shoes"), "{}", ada.email.html);
 }
 
+/// What the preference center records reaches the runner: a topic opt-out
+/// skips that topic's mail only; a weekly limit defers (never drops).
+#[test]
+fn topic_opt_outs_and_a_chosen_frequency_are_honoured() {
+    let mut shop = Shop::new();
+    let mon = |h: i64, m: i64| START + h * HOUR + m * MINUTE;
+    let mut done = BTreeSet::new();
+    shop.run(START + 8 * DAY, 15 * MINUTE, |s, t| {
+        let mut once = |key: &str, when: Micros, f: &dyn Fn(&Shop)| {
+            if t >= when && done.insert(key.to_string()) {
+                f(s);
+            }
+        };
+        once("people", mon(9, 0), &|s| {
+            s.person("fay", true, "UTC", mon(9, 0));
+            s.person("gus", true, "UTC", mon(9, 0));
+            s.track("fay", "Unsubscribed", json!({"topic": "cart", "source": "preference-center"}), mon(9, 30));
+            s.send(json!({"type": "identify", "userId": "gus", "timestamp": format_time(mon(9, 30)), "traits": {"email_frequency": "weekly"}}));
+        });
+        for u in ["fay", "gus"] {
+            once(&format!("{u}-cart"), mon(10, 0), &|s| {
+                s.track(u, "Product Added", json!({"product_id": "p1", "name": "Red shoes", "price": 59.0}), mon(10, 0))
+            });
+        }
+        once("fay-order", mon(12, 0), &|s| {
+            s.track("fay", "Order Completed", json!({"order_id": "o9", "revenue": 59.0, "products": [{"product_id": "p1"}]}), mon(12, 0))
+        });
+    });
+    // Fay left "cart" only: no cart mail, and why; her order's follow-up (topic "orders") still comes.
+    assert_eq!(shop.sent_to("fay"), pairs(&[("2026-01-07T12:00:00Z", "post_purchase_care")]));
+    assert!(
+        shop.decisions("fay").iter().any(|d| d.0 == "skip" && d.1 == "unsubscribed from the topic \"cart\""),
+        "{:?}",
+        shop.decisions("fay")
+    );
+    // Gus asked for one a week: the offer a day after the reminder waits until the week is over
+    // (just after 11:00; the clock here moves in quarter hours).
+    assert_eq!(
+        shop.sent_to("gus"),
+        pairs(&[("2026-01-05T11:00:00Z", "cart_reminder"), ("2026-01-12T11:15:00Z", "cart_offer")])
+    );
+    assert!(
+        shop.decisions("gus")
+            .iter()
+            .any(|d| d.0 == "defer" && d.1 == "the recipient asked for at most one email a week")
+    );
+}
+
 #[test]
 fn an_api_call_starts_a_journey_once_and_bad_calls_say_why() {
     let mut shop = Shop::new();

@@ -62,7 +62,7 @@ impl Server {
         };
         let signing =
             tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
-        let app = app.with_signing(signing.clone());
+        let app = app.with_signing(signing.clone()).with_topics(["cart".to_string(), "news".to_string()]);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));

@@ -129,20 +129,77 @@ fn one_click_unsubscribe_needs_a_post_and_no_login() {
 }
 
 #[test]
-fn the_preference_page_needs_its_own_token_and_offers_a_working_opt_out() {
+fn the_preference_center_saves_topics_and_frequency_behind_a_csrf_token() {
     let s = Server::start();
     s.post("/v1/identify", &json!({"userId": "ada", "traits": {"email": "ada@example.com"}}));
     let p = s.store.find_profile(s.ws, "ada").unwrap().unwrap().id;
     let t = token(&s, p, Action::Preferences);
-    let page = s.client().get(&format!("/p/{t}"), None).unwrap();
-    assert_eq!(page.status, 200);
-    let html = page.text();
-    let action = html.split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    assert!(action.starts_with("/u/"), "{html}");
-    // An open-pixel token does not open the page, and the page's GET changed nothing.
+    let path = format!("/p/{t}");
+    // Only a preferences token opens it.
     assert_eq!(s.client().get(&format!("/p/{}", token(&s, p, Action::Open)), None).unwrap().status, 404);
-    assert!(events(&s).iter().all(|e| e["event"] != "Unsubscribed"));
-    let r = s.client().request("POST", &action, None, &[], b"List-Unsubscribe=One-Click").unwrap();
-    assert_eq!(r.status, 200);
-    assert_eq!(events(&s).iter().filter(|e| e["event"] == "Unsubscribed").count(), 1);
+    let page = s.client().get(&path, None).unwrap();
+    assert_eq!(page.status, 200);
+    let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert!(page.header("set-cookie").unwrap().contains("SameSite=Strict"));
+    let html = page.text();
+    let csrf = html.split("name=csrf value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(html.contains("name=topic value=\"cart\" checked") && html.contains("name=topic value=\"news\" checked"));
+    assert!(html.contains("value=usual checked"), "{html}");
+    let form = format!("csrf={csrf}&topic=news&frequency=weekly&action=save");
+    let post = |body: &str, headers: &[(&str, &str)]| {
+        s.client().request("POST", &path, None, headers, body.as_bytes()).unwrap()
+    };
+
+    // Refused, changing nothing: no cookie (a cross-site post), a cookie from
+    // another visit, a forged token, a browser saying cross-site.
+    let before = events(&s).len();
+    assert_eq!(post(&form, &[]).status, 403);
+    assert_eq!(post(&form, &[("Cookie", "tidings_prefs=AAAAAAAAAAAAAAAAAAAAAA")]).status, 403);
+    assert_eq!(post("csrf=AAAA&topic=news&action=save", &[("Cookie", &cookie)]).status, 403);
+    assert_eq!(post(&form, &[("Cookie", &cookie), ("Sec-Fetch-Site", "cross-site")]).status, 403);
+    assert_eq!(events(&s).len(), before);
+    let mut other = form.clone();
+    other.insert_str(0, "x=1&");
+    assert_eq!(
+        s.client()
+            .request(
+                "POST",
+                &format!("/p/{}", token(&s, p, Action::Unsubscribe)),
+                None,
+                &[("Cookie", &cookie)],
+                other.as_bytes()
+            )
+            .unwrap()
+            .status,
+        404
+    );
+
+    // Saved: "cart" off (an Unsubscribed for that topic alone), weekly.
+    let r = post(&form, &[("Cookie", &cookie)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = r.text();
+    assert!(
+        html.contains("name=topic value=\"cart\">") && html.contains("name=topic value=\"news\" checked"),
+        "{html}"
+    );
+    assert!(html.contains("value=weekly checked"));
+    let all = events(&s);
+    let unsub: Vec<_> = all.iter().filter(|e| e["event"] == "Unsubscribed").collect();
+    assert_eq!(unsub.len(), 1);
+    assert_eq!(unsub[0]["properties"]["topic"], "cart");
+    assert_eq!(unsub[0]["properties"]["source"], "preference-center");
+    let profile = s.admin_get("/api/profiles/ada").json();
+    assert_eq!(profile["traits"]["email_frequency"], "weekly", "{profile}");
+
+    // Turning "cart" back on gives consent again; nothing else stays off.
+    let r = post(&format!("csrf={csrf}&topic=news&topic=cart&frequency=weekly&action=save"), &[("Cookie", &cookie)]);
+    assert!(r.text().contains("name=topic value=\"cart\" checked"));
+    assert_eq!(s.admin_get("/api/profiles/ada").json()["traits"]["marketing_consent_source"], "preference-center");
+
+    // Stop all: one Unsubscribed without a topic; the page says so.
+    let r = post(&format!("csrf={csrf}&action=unsubscribe_all"), &[("Cookie", &cookie)]);
+    assert!(r.text().contains("You receive no marketing email now"), "{}", r.text());
+    let unsub: Vec<_> = events(&s).into_iter().filter(|e| e["event"] == "Unsubscribed").collect();
+    assert_eq!(unsub.len(), 2);
+    assert_eq!(unsub.iter().filter(|e| e["properties"].get("topic").is_none()).count(), 1);
 }
