@@ -94,6 +94,8 @@ enum Wake {
     Instance { journey: String, profile: i64, entry: u32 },
     /// A scheduled journey's next occurrence for one profile.
     Schedule { journey: String, profile: i64 },
+    /// A broadcast planned through the API (see [`tidings_journeys::broadcast`]).
+    Broadcast(tidings_journeys::BroadcastPlan),
 }
 
 struct ProfileWorld<'a> {
@@ -387,6 +389,18 @@ impl Automation {
                 self.save(&saved, now)?;
                 Ok(follow)
             }
+            Wake::Broadcast(plan) => {
+                match tidings_rules::parse_condition(&plan.audience) {
+                    Ok(audience) => {
+                        let n = self.broadcast(&plan.name, &plan.template, &audience, &plan.options, now, report)?;
+                        tracing::info!(broadcast = %plan.name, recipients = n, "broadcast queued");
+                    }
+                    Err(e) => {
+                        tracing::warn!(broadcast = %plan.name, error = %e, "a broadcast's audience does not parse; nothing sent")
+                    }
+                }
+                Ok(Vec::new())
+            }
             Wake::Schedule { journey, profile } => {
                 let Some(j) = assets.journeys.iter().find(|j| j.key == journey) else { return Ok(Vec::new()) };
                 self.enter(j, ProfileId(profile), -due_at, None, None, now, report)?;
@@ -467,6 +481,7 @@ impl Automation {
                         &key,
                         &format!("journey:{}:{step}", j.key),
                         payload,
+                        None,
                         now,
                         report,
                     )?;
@@ -566,5 +581,25 @@ impl Automation {
             updated_at: now,
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod broadcast_payload {
+    use super::Wake;
+    use tidings_journeys::{BroadcastOptions, BroadcastPlan};
+
+    #[test]
+    fn a_planned_broadcast_is_read_back_as_a_wake() {
+        let plan = BroadcastPlan {
+            name: "spring".into(),
+            template: "newsletter".into(),
+            audience: "in segment \"engaged\"".into(),
+            options: BroadcastOptions { best_hour_within: Some(86_400_000_000), per_hour: Some(500) },
+        };
+        match serde_json::from_str::<Wake>(&plan.timer_payload()).unwrap() {
+            Wake::Broadcast(p) => assert_eq!(p, plan),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -27,10 +27,12 @@
 
 mod journey;
 mod send;
+pub mod sendtime;
 mod view;
 
 pub use send::Sent;
 pub use tidings_journeys::policy::Policy as SendPolicy;
+pub use tidings_journeys::{BroadcastOptions, BroadcastPlan};
 pub use view::ProfileView;
 
 use std::collections::{HashMap, HashSet};
@@ -135,6 +137,8 @@ pub struct Automation {
     cursor: i64,
     /// Co-purchases learned from the log, for "bought together".
     bought_together: BoughtTogether,
+    /// When the workspace's people engage, by hour of week, from the log.
+    pattern: sendtime::Pattern,
     rng: rand_chacha::ChaCha8Rng,
     /// How long a claimed timer or message is leased to this runner.
     lease: Micros,
@@ -187,15 +191,17 @@ impl Automation {
         };
         let names = journey::Names::of(&assets.journeys);
         let mut bought_together = BoughtTogether::new();
+        let mut pattern = sendtime::Pattern::new(assets.default_tz.clone());
         let mut after = 0;
         loop {
             let page = store.scan(workspace, after, 10_000)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            for e in &page {
+            for e in page.iter().filter(|e| e.seq <= cursor) {
                 if e.event.as_deref() == Some("Order Completed") {
                     view::learn_order(&mut bought_together, e);
                 }
+                pattern.learn(e);
             }
             if after >= cursor {
                 break;
@@ -211,6 +217,7 @@ impl Automation {
             retry: RetryPolicy::default(),
             cursor,
             bought_together,
+            pattern,
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(workspace.0 as u64),
             lease: 5 * tidings_model::time::MINUTE,
             scheduled: HashSet::new(),
@@ -272,6 +279,7 @@ impl Automation {
                 if e.event.as_deref() == Some("Order Completed") {
                     view::learn_order(&mut self.bought_together, e);
                 }
+                self.pattern.learn(e);
                 self.on_event(e, now, report)?;
             }
             report.events += page.len();
@@ -288,19 +296,23 @@ impl Automation {
     }
 
     /// Sends `template` once to every profile for which `audience` holds at
-    /// `now` (a broadcast), each through the policies; `name` keys it, so a
-    /// broadcast repeated after a crash sends nobody a second copy.
+    /// `now` (a broadcast), each through the policies, at once or at each
+    /// person's best hour, throttled per hour ([`BroadcastOptions`]); `name`
+    /// keys it, so a broadcast repeated after a crash sends nobody a second copy.
+    #[allow(clippy::too_many_arguments)]
     pub fn broadcast(
         &mut self,
         name: &str,
         template: &str,
         audience: &tidings_rules::Condition,
+        options: &BroadcastOptions,
         now: Micros,
         report: &mut StepReport,
     ) -> Result<usize> {
         let mut after = ProfileId(0);
         let mut asked = 0;
         let assets = self.assets.clone();
+        let mut throttle = sendtime::Throttle::new(options.per_hour);
         loop {
             let ids = self.store.profile_ids(self.workspace, after, PAGE)?;
             let Some(&last) = ids.last() else { break };
@@ -321,7 +333,29 @@ impl Automation {
                 asked += 1;
                 let key = format!("broadcast:{name}:{}", id.0);
                 let payload = serde_json::json!({"broadcast": name});
-                self.request_send(&view, template, &key, &format!("broadcast:{name}"), payload, now, report)?;
+                let (wanted, why) = match options.best_hour_within {
+                    Some(within) => {
+                        let (at, learned) = sendtime::best_time(&view, &self.pattern, now, within, &tz, &assets.policy);
+                        let local = jiff::Timestamp::from_microsecond(at)
+                            .map(|t| t.to_zoned_datetime(tz.clone()).strftime("%a %H:%M %Z").to_string())
+                            .unwrap_or_default();
+                        (
+                            at,
+                            format!(
+                                "at {local}, their best hour (from {learned} own opens, clicks and orders and the workspace's pattern)"
+                            ),
+                        )
+                    }
+                    None => (now, String::new()),
+                };
+                let at = throttle.slot(wanted);
+                let later = if at > wanted {
+                    let hours = options.per_hour.unwrap_or(0);
+                    Some((at, format!("{why}{}throttled to {hours} an hour", if why.is_empty() { "" } else { "; " })))
+                } else {
+                    (at > now).then_some((at, why))
+                };
+                self.request_send(&view, template, &key, &format!("broadcast:{name}"), payload, later, now, report)?;
             }
         }
         Ok(asked)

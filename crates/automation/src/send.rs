@@ -61,6 +61,7 @@ impl Automation {
     }
 
     /// A step or broadcast asks to send `template`: decide, record, enqueue.
+    /// `later`: not before this time, and why (a best hour, a throttle slot).
     #[allow(clippy::too_many_arguments)]
     pub fn request_send(
         &mut self,
@@ -69,6 +70,7 @@ impl Automation {
         key: &str,
         source: &str,
         payload: Value,
+        later: Option<(Micros, String)>,
         now: Micros,
         report: &mut StepReport,
     ) -> Result<()> {
@@ -88,12 +90,18 @@ impl Automation {
                 report.deferred += 1;
                 report.reasons.push(("defer".into(), source.into(), reason.clone()));
                 self.decision(profile, key, "defer", reason, now)?;
-                until
+                later.as_ref().map_or(until, |(t, _)| until.max(*t))
             }
-            Decision::Send => {
-                self.decision(profile, key, "send", "every policy allows it".into(), now)?;
-                now
-            }
+            Decision::Send => match &later {
+                Some((t, why)) if *t > now => {
+                    self.decision(profile, key, "send", format!("every policy allows it; {why}"), now)?;
+                    *t
+                }
+                _ => {
+                    self.decision(profile, key, "send", "every policy allows it".into(), now)?;
+                    now
+                }
+            },
         };
         let message_id =
             format!("{}@{}", crate::digest(&format!("{}:{key}", self.workspace.0)), self.sender.message_id_domain);

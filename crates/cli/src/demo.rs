@@ -234,7 +234,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
         let mut report = tidings_automation::StepReport::default();
         if t.weekday() == jiff::civil::Weekday::Tuesday && t.hour() == 10 {
             let name = format!("newsletter-{}", t.date());
-            automation.broadcast(&name, "newsletter", &newsletter_audience, until, &mut report)?;
+            automation.broadcast(
+                &name,
+                "newsletter",
+                &newsletter_audience,
+                &tidings_automation::BroadcastOptions::default(),
+                until,
+                &mut report,
+            )?;
         }
         phases.add(6, &mut lap);
         for _ in 0..4 {

@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .filter(|j| matches!(j.trigger, tidings_journeys::Trigger::Api))
                 .map(|j| j.key.clone())
                 .collect();
-            app = app.with_api_journeys(api);
+            app = app.with_api_journeys(api).with_templates(defs.templates.keys().cloned());
         }
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let runner = if defs.journeys.is_empty() {

@@ -13,11 +13,13 @@
 //! - Arm assignment is a pure function of (experiment, profile): the same
 //!   profile always lands in the same arm.
 
+pub mod broadcast;
 pub mod check;
 pub mod definition;
 pub mod machine;
 pub mod policy;
 
+pub use broadcast::{BroadcastOptions, BroadcastPlan};
 pub use check::check_journeys;
 pub use definition::{Journey, Reentry, Step, StepKind, Trigger, parse_journey};
 pub use machine::{Effect, Instance, InstanceState, Outcome, World, advance, arm_bucket};

@@ -29,6 +29,96 @@ pub fn routes() -> Router<AppState> {
         .route("/api/segments/{key}/members", get(segment_members))
         .route("/api/segments/{key}/explain/{user_id}", get(segment_explain))
         .route("/api/journeys/{key}/enter", axum::routing::post(journey_enter))
+        .route("/api/broadcasts", axum::routing::post(broadcast_plan))
+}
+
+/// `POST /api/broadcasts`: plans a one-off send of `template` to everyone
+/// `audience` (a rule-language condition) holds for at `at` (default now),
+/// optionally at each person's best hour within `best_hour_within` and at
+/// most `per_hour` an hour. The plan is a durable timer; `name` is its key,
+/// so planning it again moves it and never sends anybody a second copy.
+async fn broadcast_plan(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let Some(templates) = app.templates.clone() else {
+        return Err(ApiError::not_found(
+            "journeys are not running on this server (no journeys/*.toml), so nothing would send a broadcast",
+        ));
+    };
+    let req: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+    let text = |k: &str| req.get(k).and_then(Value::as_str);
+    let name = text("name").unwrap_or("");
+    if !tidings_rules::is_valid_key(name) {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "\"name\" must be a key: lowercase letters, digits and _ (e.g. \"spring_sale\")",
+        ));
+    }
+    let template = text("template").unwrap_or("");
+    if !templates.iter().any(|t| t == template) {
+        return Err(ApiError::bad_request(
+            "unknown_template",
+            format!("no template {template:?}; these exist: {}", templates.join(", ")),
+        ));
+    }
+    let audience = text("audience").unwrap_or("");
+    let condition = tidings_rules::parse_condition(audience)
+        .map_err(|e| ApiError::bad_request("invalid_audience", format!("\"audience\": {e}")))?;
+    if let Some(live) = &app.live {
+        let diags = live.rules.check_condition(&condition, "audience", None);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(ApiError::bad_request("invalid_audience", format!("\"audience\": {}", d.message)));
+        }
+    }
+    let now = app.clock.now();
+    let at = match text("at") {
+        None => now,
+        Some(t) => parse_time(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_at",
+                format!("\"at\" {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z"),
+            )
+        })?,
+    };
+    let best_hour_within = match text("best_hour_within") {
+        None => None,
+        Some(d) => match tidings_journeys::definition::parse_duration(d) {
+            Some(v) if v > 0 => Some(v),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_duration",
+                    format!("\"best_hour_within\" {d:?} is not a duration like 24h or 2d"),
+                ));
+            }
+        },
+    };
+    let per_hour = match req.get("per_hour") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if n > 0 && n <= u64::from(u32::MAX) => Some(n as u32),
+            _ => return Err(ApiError::bad_request("invalid_per_hour", "\"per_hour\" must be a positive whole number")),
+        },
+    };
+    let plan = tidings_journeys::BroadcastPlan {
+        name: name.to_string(),
+        template: template.to_string(),
+        audience: audience.to_string(),
+        options: tidings_journeys::BroadcastOptions { best_hour_within, per_hour },
+    };
+    let timer =
+        tidings_store::NewTimer { workspace: ws, key: plan.timer_key(), due_at: at, payload: plan.timer_payload() };
+    blocking(&app, move |s| s.schedule_timers(&[timer])).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({
+            "name": plan.name, "template": plan.template, "audience": plan.audience, "at": format_time(at),
+            "best_hour_within": text("best_hour_within"), "per_hour": per_hour,
+        })),
+    ))
 }
 
 /// `POST /api/journeys/KEY/enter` with `{"userId": ...}` (or `anonymousId`)

@@ -49,6 +49,8 @@ pub struct AppState {
     pub api_journeys: Option<Arc<Vec<String>>>,
     /// The topics the preference center offers (those of the templates).
     pub topics: Option<Arc<Vec<String>>>,
+    /// Templates a broadcast may send, when journeys run.
+    pub templates: Option<Arc<Vec<String>>>,
 }
 
 impl AppState {
@@ -73,6 +75,14 @@ impl AppState {
         self
     }
 
+    /// With the templates broadcasts may send (`POST /api/broadcasts`).
+    pub fn with_templates(mut self, names: impl IntoIterator<Item = String>) -> AppState {
+        let mut t: Vec<String> = names.into_iter().collect();
+        t.sort();
+        self.templates = Some(Arc::new(t));
+        self
+    }
+
     /// With the keys of the tracking links.
     pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
         self.signing = Some(Arc::new(keys));
@@ -83,7 +93,17 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState { store, ingest, clock, metrics, live: None, signing: None, api_journeys: None, topics: None }
+        AppState {
+            store,
+            ingest,
+            clock,
+            metrics,
+            live: None,
+            signing: None,
+            api_journeys: None,
+            topics: None,
+            templates: None,
+        }
     }
 }
 

@@ -144,7 +144,8 @@ impl Shop {
         let app = AppState::new(store.clone(), clock.clone(), vec![observer])
             .with_live(live.clone())
             .with_signing(signing.clone())
-            .with_api_journeys(vec!["vip_invite".into()]);
+            .with_api_journeys(vec!["vip_invite".into()])
+            .with_templates(["newsletter".to_string(), "loyalty_reward".to_string()]);
         let ingest = app.ingest.clone();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -427,6 +428,106 @@ fn an_api_call_starts_a_journey_once_and_bad_calls_say_why() {
     assert_eq!(post(&shop, "/api/journeys/vip_invite/enter", "{not json").status, 400);
     shop.run(START + 2 * DAY, 5 * MINUTE, |_, _| {});
     assert_eq!(shop.sent_to("ada"), pairs(&[("2026-01-05T10:05:00Z", "loyalty_reward")]));
+}
+
+/// A broadcast planned through the API goes to each person at their best
+/// hour: learned from their own human opens when they have them (Hana opens
+/// on Saturday mornings), from the workspace's pattern when not (Ivan).
+#[test]
+fn a_broadcast_goes_out_at_each_persons_best_hour() {
+    let mut shop = Shop::new();
+    let admin = tidings_testkit::http::bearer("a");
+    let sat_10 = START - 2 * DAY + 10 * HOUR; // Saturday 2026-01-03 10:00 UTC
+    let tue_19 = START - 6 * DAY + 19 * HOUR; // Tuesday 2025-12-30 19:00 UTC
+    for u in ["hana", "ivan", "jo"] {
+        shop.person(u, true, "UTC", START - 30 * DAY);
+    }
+    for week in 0..4 {
+        shop.track("hana", "Email Opened", json!({"machine": false}), sat_10 - week * 7 * DAY);
+        // A mail-privacy proxy's opens teach nothing.
+        shop.track("ivan", "Email Opened", json!({"machine": true}), sat_10 - week * 7 * DAY + HOUR);
+    }
+    for week in 0..10 {
+        shop.track("jo", "Email Clicked", json!({"url": "https://shop.example"}), tue_19 - (week % 3) * 7 * DAY);
+    }
+    shop.clock.advance_to(START + 9 * HOUR);
+    shop.live.sync();
+    shop.automation.step(START + 9 * HOUR).unwrap();
+    let post = |s: &Shop, body: &str| {
+        s.client()
+            .request("POST", "/api/broadcasts", Some(&admin), &[("Content-Type", "application/json")], body.as_bytes())
+            .unwrap()
+    };
+    for (bad, why) in [
+        (r#"{"name": "Spring!", "template": "newsletter", "audience": "subscribed"}"#, "invalid_name"),
+        (r#"{"name": "spring", "template": "nope", "audience": "subscribed"}"#, "unknown_template"),
+        (r#"{"name": "spring", "template": "newsletter", "audience": "in segment \"nope\""}"#, "invalid_audience"),
+        (r#"{"name": "spring", "template": "newsletter", "audience": "did"}"#, "invalid_audience"),
+        (
+            r#"{"name": "spring", "template": "newsletter", "audience": "subscribed", "best_hour_within": "soon"}"#,
+            "invalid_duration",
+        ),
+        (
+            r#"{"name": "spring", "template": "newsletter", "audience": "subscribed", "per_hour": 0}"#,
+            "invalid_per_hour",
+        ),
+    ] {
+        let r = post(&shop, bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.text().contains(why), "{bad}: {}", r.text());
+    }
+    let r = post(
+        &shop,
+        r#"{"name": "spring", "template": "newsletter", "audience": "subscribed", "best_hour_within": "7d"}"#,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Planning it again changes nothing for anybody.
+    assert_eq!(
+        post(
+            &shop,
+            r#"{"name": "spring", "template": "newsletter", "audience": "subscribed", "best_hour_within": "7d"}"#
+        )
+        .status,
+        202
+    );
+    shop.run(START + 8 * DAY, 15 * MINUTE, |_, _| {});
+    // (Hana, who opens but never clicks, also gets the playbook's opens-but-no-clicks offer.)
+    let newsletter = |u: &str| shop.sent_to(u).into_iter().filter(|s| s.1 == "newsletter").collect::<Vec<_>>();
+    assert_eq!(newsletter("hana"), pairs(&[("2026-01-10T10:00:00Z", "newsletter")]));
+    assert_eq!(newsletter("jo"), pairs(&[("2026-01-06T19:00:00Z", "newsletter")]));
+    assert_eq!(newsletter("ivan"), pairs(&[("2026-01-06T19:00:00Z", "newsletter")]));
+    let why = shop.decisions("hana");
+    assert!(why.iter().any(|d| d.1.contains("Sat 10:00 UTC, their best hour (from 4 own")), "{why:?}");
+}
+
+/// A throttled broadcast sends at most `per_hour` in any hour.
+#[test]
+fn a_throttled_broadcast_spreads_over_the_hours() {
+    let mut shop = Shop::new();
+    let admin = tidings_testkit::http::bearer("a");
+    for u in ["p1", "p2", "p3", "p4", "p5"] {
+        shop.person(u, true, "UTC", START);
+    }
+    shop.clock.advance_to(START + 10 * HOUR);
+    let body = r#"{"name": "flash", "template": "newsletter", "audience": "trait email exists", "at": "2026-01-05T12:00:00Z", "per_hour": 2}"#;
+    let r = shop
+        .client()
+        .request("POST", "/api/broadcasts", Some(&admin), &[("Content-Type", "application/json")], body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    shop.run(START + DAY, 5 * MINUTE, |_, _| {});
+    let mut times: Vec<String> = shop.sent.iter().map(|s| format_time(s.0)).collect();
+    times.sort();
+    assert_eq!(
+        times,
+        [
+            "2026-01-05T12:00:00Z",
+            "2026-01-05T12:30:00Z",
+            "2026-01-05T13:00:00Z",
+            "2026-01-05T13:30:00Z",
+            "2026-01-05T14:00:00Z"
+        ]
+    );
 }
 
 #[test]
