@@ -467,7 +467,8 @@ impl Automation {
         let inst = &saved.instance;
         for fx in effects {
             match fx {
-                Effect::Send { template, step, key } => {
+                Effect::Send { template, step, key, best_hour_within } => {
+                    let later = best_hour_within.map(|within| self.best_hour(view, within, now));
                     let payload = json!({
                         "journey": j.key,
                         "step": step,
@@ -481,7 +482,7 @@ impl Automation {
                         &key,
                         &format!("journey:{}:{step}", j.key),
                         payload,
-                        None,
+                        later,
                         now,
                         report,
                     )?;

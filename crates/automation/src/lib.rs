@@ -334,18 +334,7 @@ impl Automation {
                 let key = format!("broadcast:{name}:{}", id.0);
                 let payload = serde_json::json!({"broadcast": name});
                 let (wanted, why) = match options.best_hour_within {
-                    Some(within) => {
-                        let (at, learned) = sendtime::best_time(&view, &self.pattern, now, within, &tz, &assets.policy);
-                        let local = jiff::Timestamp::from_microsecond(at)
-                            .map(|t| t.to_zoned_datetime(tz.clone()).strftime("%a %H:%M %Z").to_string())
-                            .unwrap_or_default();
-                        (
-                            at,
-                            format!(
-                                "at {local}, their best hour (from {learned} own opens, clicks and orders and the workspace's pattern)"
-                            ),
-                        )
-                    }
+                    Some(within) => self.best_hour(&view, within, now),
                     None => (now, String::new()),
                 };
                 let at = throttle.slot(wanted);
@@ -359,6 +348,21 @@ impl Automation {
             }
         }
         Ok(asked)
+    }
+
+    /// The profile's best hour in `[now, now + within)` and the reason to record.
+    pub(crate) fn best_hour(&self, view: &ProfileView, within: Micros, now: Micros) -> (Micros, String) {
+        let tz = view.time_zone(&self.assets.default_tz);
+        let (at, learned) = sendtime::best_time(view, &self.pattern, now, within, &tz, &self.assets.policy);
+        let local = jiff::Timestamp::from_microsecond(at)
+            .map(|t| t.to_zoned_datetime(tz.clone()).strftime("%a %H:%M %Z").to_string())
+            .unwrap_or_default();
+        (
+            at,
+            format!(
+                "at {local}, their best hour (from {learned} own opens, clicks and orders and the workspace's pattern)"
+            ),
+        )
     }
 
     /// Queues the runner's own events; [`Automation::step`] records them at the

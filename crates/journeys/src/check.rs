@@ -109,7 +109,7 @@ fn check_one(
     }
     for step in &j.steps {
         match &step.kind {
-            StepKind::Send { template } => {
+            StepKind::Send { template, .. } => {
                 if let Some(t) = templates
                     && !t.iter().any(|x| x == template)
                 {

@@ -24,6 +24,7 @@
 //! [[step]]
 //! id = "remind"
 //! send = "cart_reminder"        # a template in templates/
+//! # best_hour = "24h"           # queue it for the person's best hour in the next 24h
 //!
 //! [[step]]
 //! id = "bought"
@@ -130,6 +131,8 @@ pub struct Step {
 pub enum StepKind {
     Send {
         template: String,
+        /// Queue it for the profile's best hour within this long (the journey moves on at once).
+        best_hour_within: Option<Micros>,
     },
     Wait(Micros),
     /// Until the next local time of day (minutes after midnight) on one of `days` (0 = Monday; empty = any).
@@ -216,6 +219,7 @@ struct RawStep {
     id: Option<Spanned<String>>,
     next: Option<Spanned<String>>,
     send: Option<Spanned<String>>,
+    best_hour: Option<Spanned<String>>,
     wait: Option<Spanned<String>>,
     wait_until: Option<RawWaitUntil>,
     wait_for: Option<RawWaitFor>,
@@ -506,7 +510,12 @@ fn steps(cx: &mut Ctx<'_>, raw: &[Spanned<RawStep>]) -> Vec<Step> {
         let span = s.span();
         let mut kinds: Vec<StepKind> = Vec::new();
         if let Some(t) = &r.send {
-            kinds.push(StepKind::Send { template: t.get_ref().clone() });
+            let best_hour_within = r.best_hour.as_ref().map(|b| cx.duration(b, "best_hour"));
+            kinds.push(StepKind::Send { template: t.get_ref().clone(), best_hour_within });
+        } else if let Some(b) = &r.best_hour {
+            cx.err(Code::JourneyField, b.span(), "`best_hour` belongs to a `send` step").help(
+                "write it next to `send = \"TEMPLATE\"`: the message waits for the person's best hour in that window",
+            );
         }
         if let Some(w) = &r.wait {
             kinds.push(StepKind::Wait(cx.duration(w, "wait")));

@@ -83,6 +83,9 @@ pub enum Effect {
         template: String,
         step: String,
         key: String,
+        /// Send at the profile's best hour within this long, not at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        best_hour_within: Option<Micros>,
     },
     SetTrait {
         trait_key: String,
@@ -237,8 +240,13 @@ pub fn advance(j: &Journey, inst: &mut Instance, input: Input<'_>, now: Micros, 
         let key = inst.key(&step.id, visit);
         let mut next = step.next;
         match &step.kind {
-            StepKind::Send { template } => {
-                fx.push(Effect::Send { template: template.clone(), step: step.id.clone(), key });
+            StepKind::Send { template, best_hour_within } => {
+                fx.push(Effect::Send {
+                    template: template.clone(),
+                    step: step.id.clone(),
+                    key,
+                    best_hour_within: *best_hour_within,
+                });
             }
             StepKind::Wait(d) => {
                 let until = now.saturating_add(*d);

@@ -168,6 +168,20 @@ fn broken_journeys_get_located_diagnostics() {
 
     let out = diagnose("key = \"s\"\n[trigger]\napi = true\n[[step]]\nsend = \"x\"\nwait = \"1h\"\n", &["x"]);
     assert!(out.contains("exactly one action"), "{out}");
+
+    let out = diagnose("key = \"s\"\n[trigger]\napi = true\n[[step]]\nwait = \"1h\"\nbest_hour = \"24h\"\n", &[]);
+    assert!(out.contains("`best_hour` belongs to a `send` step") && out.contains("j.toml:6:"), "{out}");
+    let out = diagnose("key = \"s\"\n[trigger]\napi = true\n[[step]]\nsend = \"x\"\nbest_hour = \"soon\"\n", &["x"]);
+    assert!(out.contains("best_hour \"soon\" is not a duration"), "{out}");
+}
+
+#[test]
+fn a_send_at_the_best_hour_says_so_in_its_effect() {
+    let text = "key = \"s\"\n[trigger]\napi = true\n[[step]]\nsend = \"x\"\nbest_hour = \"24h\"\n";
+    let (j, d) = parse_journey("journeys/s.toml", text);
+    assert!(d.is_empty(), "{d:?}");
+    let j = j.unwrap();
+    assert_eq!(j.steps[0].kind, StepKind::Send { template: "x".into(), best_hour_within: Some(24 * HOUR) });
 }
 
 #[test]

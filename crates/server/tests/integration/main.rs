@@ -3,6 +3,7 @@
 mod ingest;
 mod journeys;
 mod openapi;
+mod playbook;
 mod track;
 
 use std::net::SocketAddr;
