@@ -12,7 +12,7 @@ use tidings_model::time::{DAY, format_time};
 use tidings_model::{Message, MessageType, Micros, ProfileId, StoredEvent};
 use tidings_render::EventContext;
 use tidings_rules::Condition;
-use tidings_store::{InstanceRecord, NewTimer, SendDecision, Timer};
+use tidings_store::{InstanceRecord, NewTimer, Timer};
 
 use crate::view::{ProfileView, event_context};
 use crate::{Automation, Result, StepReport};
@@ -96,6 +96,8 @@ enum Wake {
     Schedule { journey: String, profile: i64 },
     /// A broadcast planned through the API (see [`tidings_journeys::broadcast`]).
     Broadcast(tidings_journeys::BroadcastPlan),
+    /// A webhook step's call (see [`crate::webhook`]).
+    Webhook(crate::webhook::Call),
 }
 
 struct ProfileWorld<'a> {
@@ -401,6 +403,7 @@ impl Automation {
                 }
                 Ok(Vec::new())
             }
+            Wake::Webhook(call) => self.call_webhook(call, now),
             Wake::Schedule { journey, profile } => {
                 let Some(j) = assets.journeys.iter().find(|j| j.key == journey) else { return Ok(Vec::new()) };
                 self.enter(j, ProfileId(profile), -due_at, None, None, now, report)?;
@@ -497,17 +500,31 @@ impl Automation {
                     emitted.extend(self.message(view, "track", Some("Experiment Viewed"), props, &key, now));
                 }
                 Effect::Webhook { url, step, key } => {
-                    // Not called yet: recorded, so that the gap is visible per profile.
-                    self.store.record_decision(
-                        self.workspace,
-                        inst.profile,
-                        &SendDecision {
-                            key,
-                            at: now,
-                            decision: "skip".into(),
-                            reason: format!("webhook {url} of step {step}: calling webhooks is not built yet"),
-                        },
-                    )?;
+                    let p = &view.profile;
+                    let body = json!({
+                        "journey": j.key,
+                        "step": step,
+                        "entry": inst.entry,
+                        "key": key,
+                        "at": format_time(now),
+                        "profile": {"user_id": p.user_id, "anonymous_id": p.anonymous_ids.first(), "traits": p.traits.values},
+                        "event": saved.event,
+                    });
+                    let call = crate::webhook::Call {
+                        url,
+                        key: key.clone(),
+                        profile: inst.profile.0,
+                        journey: j.key.clone(),
+                        step,
+                        body: body.to_string(),
+                        attempt: 0,
+                    };
+                    timers.push(NewTimer {
+                        workspace: self.workspace,
+                        key: format!("w:{key}"),
+                        due_at: now,
+                        payload: serde_json::to_string(&Wake::Webhook(call)).expect("a call encodes"),
+                    });
                 }
                 Effect::Wake { at } => {
                     let payload = serde_json::to_string(&Wake::Instance {
@@ -528,6 +545,35 @@ impl Automation {
         }
         self.emit(emitted)?;
         Ok(timers)
+    }
+
+    /// Makes a webhook call; records how it went, or returns the retry's timer.
+    fn call_webhook(&mut self, mut call: crate::webhook::Call, now: Micros) -> Result<Vec<NewTimer>> {
+        use crate::webhook::{Outcome, post, retry_at};
+        let mac = self.sender.keys.mac(call.body.as_bytes());
+        let signature = format!("sha256={}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let outcome = post(&self.http, &call, &signature);
+        let (event, detail) = match &outcome {
+            Outcome::Called(status) => ("Webhook Called", format!("HTTP {status}")),
+            Outcome::Retry(why) => match retry_at(call.attempt, now) {
+                Some(at) => {
+                    tracing::info!(url = %call.url, attempt = call.attempt + 1, error = %why, "webhook failed; will retry");
+                    let key = format!("w:{}", call.key);
+                    call.attempt += 1;
+                    let payload = serde_json::to_string(&Wake::Webhook(call)).expect("a call encodes");
+                    return Ok(vec![NewTimer { workspace: self.workspace, key, due_at: at, payload }]);
+                }
+                None => ("Webhook Failed", format!("{why} (after {} attempts)", call.attempt + 1)),
+            },
+            Outcome::Failed(why) => ("Webhook Failed", why.clone()),
+        };
+        let Some(view) = self.view(ProfileId(call.profile))? else { return Ok(Vec::new()) };
+        let props = json!({
+            "url": call.url, "journey": call.journey, "step": call.step, "attempts": call.attempt + 1, "result": detail,
+        });
+        let message = self.message(&view, "track", Some(event), props, &call.key, now);
+        self.emit(message.into_iter().collect())?;
+        Ok(Vec::new())
     }
 
     /// A message from the runner about `view`'s profile, with a deterministic id.

@@ -29,6 +29,7 @@ mod journey;
 mod send;
 pub mod sendtime;
 mod view;
+pub mod webhook;
 
 pub use send::Sent;
 pub use tidings_journeys::policy::Policy as SendPolicy;
@@ -154,6 +155,8 @@ pub struct Automation {
     uses_context: bool,
     /// The event names journeys start on or wait for.
     names: journey::Names,
+    /// For webhook steps.
+    http: ureq::Agent,
     /// Time spent reading the log, firing timers, delivering and recording, for profiles.
     pub timing: [std::time::Duration; 4],
 }
@@ -227,6 +230,7 @@ impl Automation {
             timing: Default::default(),
             uses_context,
             names,
+            http: webhook::agent(),
         })
     }
 

@@ -537,14 +537,16 @@ fn report(
     let _ = writeln!(out, "Segments (live, exact; size now, and how many entered and left over the run):");
     let _ = writeln!(out, "  {:<22} {:>8} {:>9} {:>8}", "segment", "members", "entered", "exited");
     for (key, size) in sizes {
-        let (entered, exited) = o.segment_entries.get(key).copied().unwrap_or_default();
+        let (entered, exited) = o.segment_movement.get(key).copied().unwrap_or_default();
         let _ = writeln!(out, "  {key:<22} {size:>8} {entered:>9} {exited:>8}");
     }
 
-    let _ = writeln!(out, "\nEmail by journey (rates per email sent; human opens only, machine opens apart;");
-    let _ =
-        writeln!(out, "conversions and revenue: orders within 5 days of a click, else of a human open, last touch):");
-    crate::report::rates_table(&mut out, "sent by", &o.by_source);
+    let _ = writeln!(
+        out,
+        "\nEmail by journey (rates per email sent; human opens only, machine opens apart).\nConversions and revenue, {}:",
+        o.method
+    );
+    crate::report::rates_table(&mut out, "sent by", &o.by_journey);
     let _ = writeln!(out, "\nThe same by the segments the recipient was in when the email was sent:");
     crate::report::rates_table(&mut out, "segment", &o.by_segment);
 

@@ -48,6 +48,7 @@
 
 pub mod ab;
 pub mod btyd;
+pub mod email;
 mod error;
 pub mod incrementality;
 mod optim;

@@ -24,6 +24,8 @@ pub const ENGINE_EVENTS: &[&str] = &[
     "Segment Exited",
     "Stage Changed",
     "Experiment Viewed",
+    "Webhook Called",
+    "Webhook Failed",
 ];
 
 /// A SQL condition on columns `type` and `event` that is true for activity

@@ -28,6 +28,8 @@ pub const ENGINE_EVENTS: &[&str] = &[
     "Segment Entered",
     "Segment Exited",
     "Stage Changed",
+    "Webhook Called",
+    "Webhook Failed",
 ];
 
 /// One definitions file.

@@ -30,6 +30,51 @@ pub fn routes() -> Router<AppState> {
         .route("/api/segments/{key}/explain/{user_id}", get(segment_explain))
         .route("/api/journeys/{key}/enter", axum::routing::post(journey_enter))
         .route("/api/broadcasts", axum::routing::post(broadcast_plan))
+        .route("/api/report", get(report))
+}
+
+/// What email did, from the event log in one pass: see [`tidings_insights::email`].
+pub fn email_outcomes(
+    store: &dyn tidings_store::Store,
+    ws: WorkspaceId,
+    window: i64,
+) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
+    use tidings_insights::email::{Accumulator, LogEvent};
+    let mut acc = Accumulator::new(window);
+    let mut after = 0;
+    loop {
+        let page = store.scan(ws, after, 10_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { continue };
+            let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
+            acc.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &body["properties"] });
+        }
+    }
+    Ok(acc.finish())
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    window: Option<String>,
+}
+
+/// `GET /api/report?window=5d`: the tables of `tidings report`, as JSON.
+async fn report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let text = q.window.unwrap_or_else(|| "5d".into());
+    let window = tidings_journeys::definition::parse_duration(&text).filter(|&w| w > 0).ok_or_else(|| {
+        ApiError::bad_request("invalid_window", format!("window {text:?} is not a duration like 5d or 72h"))
+    })?;
+    let out = blocking(&app, move |s| email_outcomes(s, ws, window)).await?;
+    let mut v = out.to_json();
+    v["window"] = Value::String(text);
+    Ok(Json(v))
 }
 
 /// `POST /api/broadcasts`: plans a one-off send of `template` to everyone

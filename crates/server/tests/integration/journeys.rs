@@ -58,8 +58,8 @@ fn playbook() -> PathBuf {
 const API_JOURNEY: &str =
     "key = \"vip_invite\"\n[trigger]\napi = true\n[[step]]\nid = \"invite\"\nsend = \"loyalty_reward\"\n";
 
-/// The playbook's rules, journeys and templates, checked, plus [`API_JOURNEY`].
-fn assets() -> Assets {
+/// The playbook's rules, journeys and templates, checked, plus [`API_JOURNEY`] and `extra`.
+fn assets(extra: &[(&str, &str)]) -> Assets {
     let dir = playbook();
     let rules_text = std::fs::read_to_string(dir.join("segments.rules")).unwrap();
     let files = [tidings_rules::SourceFile::new("segments.rules", rules_text)];
@@ -86,9 +86,12 @@ fn assets() -> Assets {
     }
     jfiles.sort_by(|a, b| a.name.cmp(&b.name));
     jfiles.push(tidings_rules::SourceFile::new("vip_invite.toml", API_JOURNEY));
+    for (name, text) in extra {
+        jfiles.push(tidings_rules::SourceFile::new(*name, *text));
+    }
     let (journeys, d) = tidings_journeys::check_journeys(&jfiles, &rules, Some(&names), None);
     assert!(!tidings_rules::has_errors(&d), "{d:?}");
-    assert_eq!(journeys.len(), 10);
+    assert_eq!(journeys.len(), 10 + extra.len());
     Assets {
         rules: Arc::new(rules),
         journeys,
@@ -121,6 +124,11 @@ pub const START: Micros = tidings_testkit::DEFAULT_START; // Monday 2026-01-05 0
 
 impl Shop {
     pub fn new() -> Shop {
+        Shop::with_journeys(&[])
+    }
+
+    /// With journeys besides the playbook's: (file name, TOML).
+    pub fn with_journeys(extra: &[(&str, &str)]) -> Shop {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Process).unwrap());
@@ -128,7 +136,7 @@ impl Shop {
         let ws = store.create_workspace("shop", START).unwrap().id;
         store.add_key(ws, KeyKind::Write, &keys::hash("w"), "test", START).unwrap();
         store.add_key(ws, KeyKind::Admin, &keys::hash("a"), "test", START).unwrap();
-        let assets = assets();
+        let assets = assets(extra);
         let (live, observer) = tidings_server::live::Live::start(
             store.clone(),
             clock.clone(),

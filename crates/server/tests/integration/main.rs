@@ -5,6 +5,7 @@ mod journeys;
 mod openapi;
 mod playbook;
 mod track;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ impl Server {
                 AppState::new(store.clone(), Arc::new(WallClock), vec![observer])
                     .with_live(live)
                     .with_api_journeys(vec!["everyone".into()])
+                    .with_templates(["newsletter".to_string()])
             }
         };
         let signing =

@@ -1,0 +1,434 @@
+//! What email did, read back from the event log in one pass: per journey,
+//! per journey step, per template, per day sent, per segment and per stage
+//! the recipient was in when it was sent, and per experiment arm (the
+//! recipient's arm in the journey that sent it): sent, delivered, bounced, human opens
+//! (machine opens apart), clicks, click-to-open, unsubscribes, and the
+//! orders attributed to each email.
+//!
+//! Attribution is last touch: an order counts for the email whose latest
+//! click came within the window before it, else whose latest human open
+//! did. Machine opens (mail-privacy proxies, prefetches) never count. The
+//! method travels with the numbers ([`EmailOutcomes::method`]).
+//!
+//! Rates are per email sent, except click-to-open (clicks per human open).
+//! An email clicked but never seen opening (images off) counts as opened.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+
+const DAY: i64 = 86_400_000_000;
+
+/// One entry of the log, as this module reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEvent<'a> {
+    pub profile: i64,
+    /// The event's name (`track` events only).
+    pub name: &'a str,
+    /// Microseconds since the epoch.
+    pub timestamp: i64,
+    pub properties: &'a Value,
+}
+
+/// Counts for a group of emails, and the rates that follow.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EmailRates {
+    pub sent: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub human_opens: u64,
+    pub machine_opens: u64,
+    pub clicks: u64,
+    pub unsubscribes: u64,
+    pub conversions: u64,
+    pub revenue: f64,
+}
+
+impl EmailRates {
+    fn rate(n: u64, d: u64) -> Option<f64> {
+        (d > 0).then(|| n as f64 / d as f64)
+    }
+    pub fn open_rate(&self) -> Option<f64> {
+        Self::rate(self.human_opens, self.sent)
+    }
+    pub fn click_rate(&self) -> Option<f64> {
+        Self::rate(self.clicks, self.sent)
+    }
+    pub fn click_to_open(&self) -> Option<f64> {
+        Self::rate(self.clicks, self.human_opens)
+    }
+    pub fn unsubscribe_rate(&self) -> Option<f64> {
+        Self::rate(self.unsubscribes, self.sent)
+    }
+    pub fn conversion_rate(&self) -> Option<f64> {
+        Self::rate(self.conversions, self.sent)
+    }
+    pub fn revenue_per_email(&self) -> Option<f64> {
+        (self.sent > 0).then(|| self.revenue / self.sent as f64)
+    }
+
+    /// The counts and the rates, for the API.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("counts encode");
+        v["open_rate"] = self.open_rate().into();
+        v["click_rate"] = self.click_rate().into();
+        v["click_to_open"] = self.click_to_open().into();
+        v["unsubscribe_rate"] = self.unsubscribe_rate().into();
+        v["conversion_rate"] = self.conversion_rate().into();
+        v["revenue_per_email"] = self.revenue_per_email().into();
+        v
+    }
+}
+
+/// The tables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmailOutcomes {
+    /// How conversions were attributed, in words.
+    pub method: String,
+    /// By what sent it: `journey:KEY` or `broadcast:NAME`.
+    pub by_journey: BTreeMap<String, EmailRates>,
+    /// By journey step: `journey:KEY:STEP` (broadcasts as above).
+    pub by_step: BTreeMap<String, EmailRates>,
+    pub by_template: BTreeMap<String, EmailRates>,
+    /// By the UTC day it was sent, `YYYY-MM-DD`.
+    pub by_day: BTreeMap<String, EmailRates>,
+    /// By each segment the recipient was in when it was sent.
+    pub by_segment: BTreeMap<String, EmailRates>,
+    /// By the recipient's stage when it was sent, `SET.STAGE`.
+    pub by_stage: BTreeMap<String, EmailRates>,
+    /// By experiment arm, `EXPERIMENT:VARIATION`, for emails of a journey
+    /// in which the recipient was assigned one.
+    pub by_variant: BTreeMap<String, EmailRates>,
+    /// Segment entries and exits over the log.
+    pub segment_movement: BTreeMap<String, (u64, u64)>,
+}
+
+impl EmailOutcomes {
+    pub fn to_json(&self) -> Value {
+        let table = |t: &BTreeMap<String, EmailRates>| -> Value {
+            t.iter().map(|(k, r)| (k.clone(), r.to_json())).collect::<serde_json::Map<_, _>>().into()
+        };
+        serde_json::json!({
+            "method": self.method,
+            "by_journey": table(&self.by_journey),
+            "by_step": table(&self.by_step),
+            "by_template": table(&self.by_template),
+            "by_day": table(&self.by_day),
+            "by_segment": table(&self.by_segment),
+            "by_stage": table(&self.by_stage),
+            "by_variant": table(&self.by_variant),
+            "segment_movement": self.segment_movement.iter()
+                .map(|(k, (entered, exited))| (k.clone(), serde_json::json!({"entered": entered, "exited": exited})))
+                .collect::<serde_json::Map<_, _>>(),
+        })
+    }
+}
+
+struct Msg {
+    source: String,
+    template: String,
+    day: String,
+    segments: Vec<String>,
+    stages: Vec<String>,
+    variant: Option<String>,
+    delivered: bool,
+    bounced: bool,
+    opened: bool,
+    machine: bool,
+    clicked: bool,
+    unsubscribed: bool,
+    converted: bool,
+    revenue: f64,
+}
+
+/// Reads the log in order ([`Accumulator::add`]), then [`Accumulator::finish`].
+pub struct Accumulator {
+    window: i64,
+    msgs: HashMap<String, Msg>,
+    /// Sent order, so that tables do not depend on hashing.
+    order: Vec<String>,
+    current: HashMap<i64, BTreeSet<String>>,
+    /// Per profile: stage set -> stage.
+    stages: HashMap<i64, BTreeMap<String, String>>,
+    /// Per (profile, journey): the arm assigned.
+    variants: HashMap<(i64, String), String>,
+    /// Per profile: (time, message id, is a click).
+    touches: HashMap<i64, Vec<(i64, String, bool)>>,
+    movement: BTreeMap<String, (u64, u64)>,
+}
+
+/// `YYYY-MM-DD` of a time (UTC).
+pub fn utc_day(micros: i64) -> String {
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
+    let z = micros.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+impl Accumulator {
+    /// `window`: how long after a click or open an order still counts for it.
+    pub fn new(window: i64) -> Accumulator {
+        Accumulator {
+            window,
+            msgs: HashMap::new(),
+            order: Vec::new(),
+            current: HashMap::new(),
+            stages: HashMap::new(),
+            variants: HashMap::new(),
+            touches: HashMap::new(),
+            movement: BTreeMap::new(),
+        }
+    }
+
+    /// Whether events of this name matter here (others can be skipped unparsed).
+    pub fn reads(name: &str) -> bool {
+        matches!(
+            name,
+            "Segment Entered"
+                | "Segment Exited"
+                | "Stage Changed"
+                | "Experiment Viewed"
+                | "Email Sent"
+                | "Email Delivered"
+                | "Email Bounced"
+                | "Email Opened"
+                | "Email Clicked"
+                | "Unsubscribed"
+                | "Order Completed"
+        )
+    }
+
+    pub fn add(&mut self, e: LogEvent<'_>) {
+        let p = e.properties;
+        let mid = p["message_id"].as_str().unwrap_or("");
+        match e.name {
+            "Segment Entered" | "Segment Exited" => {
+                let seg = p["segment"].as_str().unwrap_or("").to_string();
+                let set = self.current.entry(e.profile).or_default();
+                let m = self.movement.entry(seg.clone()).or_default();
+                if e.name == "Segment Entered" {
+                    m.0 += 1;
+                    set.insert(seg);
+                } else {
+                    m.1 += 1;
+                    set.remove(&seg);
+                }
+            }
+            "Stage Changed" => {
+                let set = p["stage_set"].as_str().unwrap_or("").to_string();
+                let stages = self.stages.entry(e.profile).or_default();
+                match p["to"].as_str() {
+                    Some(to) => stages.insert(set, to.to_string()),
+                    None => stages.remove(&set),
+                };
+            }
+            "Experiment Viewed" => {
+                if let (Some(j), Some(x), Some(v)) =
+                    (p["journey"].as_str(), p["experiment_id"].as_str(), p["variation_id"].as_str())
+                {
+                    self.variants.insert((e.profile, j.to_string()), format!("{x}:{v}"));
+                }
+            }
+            "Email Sent" => {
+                if self.msgs.contains_key(mid) {
+                    return;
+                }
+                let segments = self.current.get(&e.profile).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+                let stages = self
+                    .stages
+                    .get(&e.profile)
+                    .map(|m| m.iter().map(|(set, s)| format!("{set}.{s}")).collect())
+                    .unwrap_or_default();
+                let variant =
+                    p["journey"].as_str().and_then(|j| self.variants.get(&(e.profile, j.to_string()))).cloned();
+                self.order.push(mid.to_string());
+                self.msgs.insert(
+                    mid.to_string(),
+                    Msg {
+                        source: p["source"].as_str().unwrap_or("").to_string(),
+                        template: p["template"].as_str().unwrap_or("").to_string(),
+                        day: utc_day(e.timestamp),
+                        segments,
+                        stages,
+                        variant,
+                        delivered: false,
+                        bounced: false,
+                        opened: false,
+                        machine: false,
+                        clicked: false,
+                        unsubscribed: false,
+                        converted: false,
+                        revenue: 0.0,
+                    },
+                );
+            }
+            "Email Delivered" => {
+                if let Some(m) = self.msgs.get_mut(mid) {
+                    m.delivered = true;
+                }
+            }
+            "Email Bounced" => {
+                if let Some(m) = self.msgs.get_mut(mid) {
+                    m.bounced = true;
+                }
+            }
+            "Email Opened" => {
+                if let Some(m) = self.msgs.get_mut(mid) {
+                    if p["machine"] == true {
+                        m.machine = true;
+                    } else {
+                        m.opened = true;
+                        self.touches.entry(e.profile).or_default().push((e.timestamp, mid.to_string(), false));
+                    }
+                }
+            }
+            "Email Clicked" => {
+                if let Some(m) = self.msgs.get_mut(mid) {
+                    m.clicked = true;
+                    self.touches.entry(e.profile).or_default().push((e.timestamp, mid.to_string(), true));
+                }
+            }
+            "Unsubscribed" => {
+                if let Some(m) = self.msgs.get_mut(mid) {
+                    m.unsubscribed = true;
+                }
+            }
+            "Order Completed" => {
+                let t = self.touches.get(&e.profile).map(Vec::as_slice).unwrap_or_default();
+                let within = |x: &&(i64, String, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= self.window;
+                let touch = t
+                    .iter()
+                    .filter(within)
+                    .filter(|x| x.2)
+                    .max_by_key(|x| x.0)
+                    .or_else(|| t.iter().filter(within).max_by_key(|x| x.0));
+                if let Some((_, id, _)) = touch
+                    && let Some(m) = self.msgs.get_mut(id)
+                {
+                    m.converted = true;
+                    m.revenue += p["revenue"].as_f64().unwrap_or(0.0);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(self) -> EmailOutcomes {
+        let hours = self.window as f64 / 3_600_000_000.0;
+        let span = if hours >= 24.0 && hours % 24.0 == 0.0 {
+            format!("{} days", hours / 24.0)
+        } else {
+            format!("{hours} hours")
+        };
+        let mut out = EmailOutcomes {
+            method: format!(
+                "last touch: an order counts for the email last clicked within {span} before it, else the one last opened by a person (machine opens never count)"
+            ),
+            segment_movement: self.movement,
+            ..EmailOutcomes::default()
+        };
+        for id in &self.order {
+            let m = &self.msgs[id];
+            let add = |r: &mut EmailRates| {
+                r.sent += 1;
+                r.delivered += u64::from(m.delivered);
+                r.bounced += u64::from(m.bounced);
+                r.human_opens += u64::from(m.opened || m.clicked);
+                r.machine_opens += u64::from(m.machine);
+                r.clicks += u64::from(m.clicked);
+                r.unsubscribes += u64::from(m.unsubscribed);
+                r.conversions += u64::from(m.converted);
+                r.revenue += m.revenue;
+            };
+            // Broadcast names may carry a date suffix (`newsletter-2026-01-06`): group them.
+            let journey = match m.source.strip_prefix("broadcast:") {
+                Some(name) => format!("broadcast:{}", name.split('-').next().unwrap_or(name)),
+                None => m.source.split(':').take(2).collect::<Vec<_>>().join(":"),
+            };
+            let step = if m.source.starts_with("broadcast:") { journey.clone() } else { m.source.clone() };
+            add(out.by_journey.entry(journey).or_default());
+            add(out.by_step.entry(step).or_default());
+            add(out.by_template.entry(m.template.clone()).or_default());
+            add(out.by_day.entry(m.day.clone()).or_default());
+            for s in &m.segments {
+                add(out.by_segment.entry(s.clone()).or_default());
+            }
+            for s in &m.stages {
+                add(out.by_stage.entry(s.clone()).or_default());
+            }
+            if let Some(v) = &m.variant {
+                add(out.by_variant.entry(v.clone()).or_default());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const H: i64 = 3_600_000_000;
+
+    #[test]
+    fn days_are_civil_dates() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(1_767_225_600_000_000), "2026-01-01");
+        assert_eq!(utc_day(1_709_164_800_000_000), "2024-02-29");
+        assert_eq!(utc_day(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn last_touch_prefers_the_latest_click_within_the_window() {
+        let mut a = Accumulator::new(5 * 24 * H);
+        let ev = |a: &mut Accumulator, name: &str, t: i64, p: Value| {
+            a.add(LogEvent { profile: 1, name, timestamp: t, properties: &p })
+        };
+        ev(&mut a, "Segment Entered", 0, json!({"segment": "loyal"}));
+        ev(&mut a, "Stage Changed", 0, json!({"stage_set": "lifecycle", "from": null, "to": "customer"}));
+        ev(&mut a, "Experiment Viewed", 0, json!({"experiment_id": "x", "variation_id": "b", "journey": "cart"}));
+        let sent =
+            json!({"message_id": "a", "source": "journey:cart:remind", "template": "cart_reminder", "journey": "cart"});
+        ev(&mut a, "Email Sent", H, sent);
+        ev(
+            &mut a,
+            "Email Sent",
+            2 * H,
+            json!({"message_id": "b", "source": "broadcast:news-2026-01-01", "template": "newsletter"}),
+        );
+        ev(&mut a, "Email Delivered", 2 * H, json!({"message_id": "b"}));
+        ev(&mut a, "Email Opened", 3 * H, json!({"message_id": "b", "machine": true}));
+        ev(&mut a, "Email Clicked", 4 * H, json!({"message_id": "a"}));
+        ev(&mut a, "Email Opened", 5 * H, json!({"message_id": "b", "machine": false}));
+        // The click on "a" wins over the later open of "b".
+        ev(&mut a, "Order Completed", 6 * H, json!({"revenue": 40.0}));
+        // Outside the window of every touch: nobody's.
+        ev(&mut a, "Order Completed", 200 * H, json!({"revenue": 99.0}));
+        let o = a.finish();
+        let cart = &o.by_journey["journey:cart"];
+        assert_eq!((cart.sent, cart.clicks, cart.human_opens, cart.conversions, cart.revenue), (1, 1, 1, 1, 40.0));
+        let news = &o.by_step["broadcast:news"];
+        assert_eq!(
+            (news.sent, news.delivered, news.machine_opens, news.human_opens, news.conversions),
+            (1, 1, 1, 1, 0)
+        );
+        assert_eq!(o.by_template["cart_reminder"].revenue_per_email(), Some(40.0));
+        assert_eq!(o.by_segment["loyal"].sent, 2);
+        assert_eq!(o.by_day["1970-01-01"].sent, 2);
+        assert_eq!(o.segment_movement["loyal"], (1, 0));
+        assert_eq!(o.by_stage["lifecycle.customer"].sent, 2);
+        assert_eq!(o.by_variant.keys().collect::<Vec<_>>(), ["x:b"], "only the journey's own email");
+        assert_eq!(o.by_variant["x:b"].conversions, 1);
+        assert!(o.method.contains("5 days"));
+        assert_eq!(o.to_json()["by_journey"]["journey:cart"]["click_to_open"], 1.0);
+    }
+}
