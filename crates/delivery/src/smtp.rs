@@ -251,7 +251,9 @@ impl Connection {
             if replies[last].code == 354 || closing {
                 // DATA was accepted after a refused recipient, or the server is
                 // leaving: abandon the connection rather than send an empty message.
-                return Err(fatal(error, false));
+                // A 421 to MAIL itself (an idle connection timed out) means nothing
+                // of this message was taken: stale, so a reused one is retried.
+                return Err(fatal(error, replies[0].code == 421));
             }
             let reusable = self.reset().is_ok();
             return Err(Failure { error, stale: false, reusable });
@@ -326,7 +328,8 @@ impl Pipelined {
             && reused
         {
             // The server closed the idle connection; nothing of this message
-            // reached it. Once more on a new connection.
+            // reached it. Once more on a new connection (the old one closed first).
+            drop(conn);
             conn = Connection::open(&self.host, self.port, &self.hello, self.timeout)?;
             result = conn.transaction(message);
         }
@@ -493,6 +496,58 @@ mod tests {
                 "QUIT"
             ]
         );
+    }
+
+    #[test]
+    fn a_pooled_connection_the_server_timed_out_is_replaced_without_an_error() {
+        // The first connection answers one message, then says 421 to the next MAIL
+        // (as Postfix does after its idle timeout); the second takes the message.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let mut bodies = 0;
+            for (n, stream) in listener.incoming().take(2).enumerate() {
+                let stream = stream.unwrap();
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                w.write_all(b"220 hi\r\n").unwrap();
+                let (mut line, mut in_data, mut mails) = (String::new(), false, 0);
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap() == 0 {
+                        break;
+                    }
+                    let reply = if in_data {
+                        if line != ".\r\n" {
+                            continue;
+                        }
+                        in_data = false;
+                        bodies += 1;
+                        "250 queued"
+                    } else if line.starts_with("EHLO") {
+                        "250-x\r\n250 PIPELINING"
+                    } else if line.starts_with("MAIL") {
+                        mails += 1;
+                        if n == 0 && mails == 2 { "421 4.4.2 timeout exceeded" } else { "250 ok" }
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        "354 go"
+                    } else if line.starts_with("QUIT") {
+                        w.write_all(b"221 bye\r\n").unwrap();
+                        break;
+                    } else {
+                        "250 ok"
+                    };
+                    w.write_all(format!("{reply}\r\n").as_bytes()).unwrap();
+                }
+            }
+            bodies
+        });
+        let client = Pipelined::new("127.0.0.1", port, "t", Duration::from_secs(5), 1);
+        client.send(&message("a@x.example", "one\r\n")).unwrap();
+        client.send(&message("b@x.example", "two\r\n")).unwrap();
+        client.shutdown();
+        assert_eq!(t.join().unwrap(), 2);
     }
 
     #[test]
