@@ -52,6 +52,28 @@ pub fn run(a: ReportArgs) -> Result<()> {
     rates_table(&mut out, "arm", &o.by_variant);
     let _ = writeln!(out, "\nBy day sent (UTC):");
     rates_table(&mut out, "day", &o.by_day);
+    let _ = writeln!(
+        out,
+        "\nSegments over the whole log: members against everyone never in the segment\n\
+         (conversion = share of people with an order; members: while in the segment):"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<34} {:>9} {:>9} {:>11} {:>9} {:>8}",
+        "segment", "members", "conv", "non-member", "conv", "AOV"
+    );
+    let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1}%", 100.0 * r));
+    for (k, s) in &o.segments {
+        let _ = writeln!(
+            out,
+            "  {k:<34} {:>9} {:>9} {:>11} {:>9} {:>8}",
+            s.members_ever,
+            pct(s.member_conversion()),
+            s.non_members,
+            pct(s.non_member_conversion()),
+            s.average_order_value().map_or("-".into(), |v| format!("{v:.2}")),
+        );
+    }
     let _ = writeln!(out, "\nSegment movement over the log (entries, exits):");
     for (k, (entered, exited)) in &o.segment_movement {
         let _ = writeln!(out, "  {k:<34} {entered:>8} {exited:>8}");

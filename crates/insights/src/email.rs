@@ -81,6 +81,44 @@ impl EmailRates {
     }
 }
 
+/// What a segment's members did, over the whole log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SegmentStats {
+    /// Profiles that were members at any time.
+    pub members_ever: u64,
+    /// Of those, how many ordered while a member.
+    pub member_buyers: u64,
+    /// Orders placed, and their revenue, by people who were members then.
+    pub member_orders: u64,
+    pub member_revenue: f64,
+    /// Profiles never in the segment, and how many of them ordered.
+    pub non_members: u64,
+    pub non_member_buyers: u64,
+    /// End-of-day size (UTC) on each day the size changed.
+    pub size_by_day: BTreeMap<String, u64>,
+}
+
+impl SegmentStats {
+    pub fn member_conversion(&self) -> Option<f64> {
+        (self.members_ever > 0).then(|| self.member_buyers as f64 / self.members_ever as f64)
+    }
+    pub fn non_member_conversion(&self) -> Option<f64> {
+        (self.non_members > 0).then(|| self.non_member_buyers as f64 / self.non_members as f64)
+    }
+    /// Average order value of orders placed by members.
+    pub fn average_order_value(&self) -> Option<f64> {
+        (self.member_orders > 0).then(|| self.member_revenue / self.member_orders as f64)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("counts encode");
+        v["member_conversion"] = self.member_conversion().into();
+        v["non_member_conversion"] = self.non_member_conversion().into();
+        v["average_order_value"] = self.average_order_value().into();
+        v
+    }
+}
+
 /// The tables.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EmailOutcomes {
@@ -102,6 +140,10 @@ pub struct EmailOutcomes {
     pub by_variant: BTreeMap<String, EmailRates>,
     /// Segment entries and exits over the log.
     pub segment_movement: BTreeMap<String, (u64, u64)>,
+    /// Per segment: members against everyone else, order value, size over time.
+    /// Conversion here is the share of people with an order (members: while
+    /// in the segment), whatever email they got.
+    pub segments: BTreeMap<String, SegmentStats>,
 }
 
 impl EmailOutcomes {
@@ -118,6 +160,7 @@ impl EmailOutcomes {
             "by_segment": table(&self.by_segment),
             "by_stage": table(&self.by_stage),
             "by_variant": table(&self.by_variant),
+            "segments": self.segments.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
             "segment_movement": self.segment_movement.iter()
                 .map(|(k, (entered, exited))| (k.clone(), serde_json::json!({"entered": entered, "exited": exited})))
                 .collect::<serde_json::Map<_, _>>(),
@@ -156,6 +199,13 @@ pub struct Accumulator {
     /// Per profile: (time, message id, is a click).
     touches: HashMap<i64, Vec<(i64, String, bool)>>,
     movement: BTreeMap<String, (u64, u64)>,
+    /// Per segment: who was ever a member, who ordered while one, current size.
+    ever: HashMap<String, std::collections::HashSet<i64>>,
+    member_buyers: HashMap<String, std::collections::HashSet<i64>>,
+    member_orders: HashMap<String, (u64, f64)>,
+    size: HashMap<String, (u64, BTreeMap<String, u64>)>,
+    buyers: std::collections::HashSet<i64>,
+    population: u64,
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -185,7 +235,18 @@ impl Accumulator {
             variants: HashMap::new(),
             touches: HashMap::new(),
             movement: BTreeMap::new(),
+            ever: HashMap::new(),
+            member_buyers: HashMap::new(),
+            member_orders: HashMap::new(),
+            size: HashMap::new(),
+            buyers: std::collections::HashSet::new(),
+            population: 0,
         }
+    }
+
+    /// How many profiles the workspace has (for the non-member side).
+    pub fn population(&mut self, profiles: u64) {
+        self.population = profiles;
     }
 
     /// Whether events of this name matter here (others can be skipped unparsed).
@@ -214,13 +275,20 @@ impl Accumulator {
                 let seg = p["segment"].as_str().unwrap_or("").to_string();
                 let set = self.current.entry(e.profile).or_default();
                 let m = self.movement.entry(seg.clone()).or_default();
+                let size = self.size.entry(seg.clone()).or_default();
                 if e.name == "Segment Entered" {
                     m.0 += 1;
-                    set.insert(seg);
+                    if set.insert(seg.clone()) {
+                        size.0 += 1;
+                    }
+                    self.ever.entry(seg).or_default().insert(e.profile);
                 } else {
                     m.1 += 1;
-                    set.remove(&seg);
+                    if set.remove(&seg) {
+                        size.0 = size.0.saturating_sub(1);
+                    }
                 }
+                size.1.insert(utc_day(e.timestamp), size.0);
             }
             "Stage Changed" => {
                 let set = p["stage_set"].as_str().unwrap_or("").to_string();
@@ -302,6 +370,14 @@ impl Accumulator {
                 }
             }
             "Order Completed" => {
+                let revenue = p["revenue"].as_f64().unwrap_or(0.0);
+                self.buyers.insert(e.profile);
+                for seg in self.current.get(&e.profile).into_iter().flatten() {
+                    self.member_buyers.entry(seg.clone()).or_default().insert(e.profile);
+                    let o = self.member_orders.entry(seg.clone()).or_default();
+                    o.0 += 1;
+                    o.1 += revenue;
+                }
                 let t = self.touches.get(&e.profile).map(Vec::as_slice).unwrap_or_default();
                 let within = |x: &&(i64, String, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= self.window;
                 let touch = t
@@ -328,11 +404,30 @@ impl Accumulator {
         } else {
             format!("{hours} hours")
         };
+        let mut segments = BTreeMap::new();
+        for (seg, ever) in &self.ever {
+            let member_buyers = self.member_buyers.get(seg).map_or(0, |b| b.len() as u64);
+            let (member_orders, member_revenue) = self.member_orders.get(seg).copied().unwrap_or_default();
+            let non_member_buyers = self.buyers.iter().filter(|b| !ever.contains(b)).count() as u64;
+            segments.insert(
+                seg.clone(),
+                SegmentStats {
+                    members_ever: ever.len() as u64,
+                    member_buyers,
+                    member_orders,
+                    member_revenue,
+                    non_members: self.population.saturating_sub(ever.len() as u64),
+                    non_member_buyers,
+                    size_by_day: self.size.get(seg).map(|s| s.1.clone()).unwrap_or_default(),
+                },
+            );
+        }
         let mut out = EmailOutcomes {
             method: format!(
                 "last touch: an order counts for the email last clicked within {span} before it, else the one last opened by a person (machine opens never count)"
             ),
             segment_movement: self.movement,
+            segments,
             ..EmailOutcomes::default()
         };
         for id in &self.order {
@@ -428,7 +523,35 @@ mod tests {
         assert_eq!(o.by_stage["lifecycle.customer"].sent, 2);
         assert_eq!(o.by_variant.keys().collect::<Vec<_>>(), ["x:b"], "only the journey's own email");
         assert_eq!(o.by_variant["x:b"].conversions, 1);
+        let loyal = &o.segments["loyal"];
+        assert_eq!((loyal.members_ever, loyal.member_buyers, loyal.member_orders), (1, 1, 2));
+        assert_eq!(loyal.average_order_value(), Some((40.0 + 99.0) / 2.0));
+        assert_eq!(loyal.size_by_day["1970-01-01"], 1);
         assert!(o.method.contains("5 days"));
         assert_eq!(o.to_json()["by_journey"]["journey:cart"]["click_to_open"], 1.0);
+    }
+
+    #[test]
+    fn members_are_compared_with_everyone_never_in_the_segment() {
+        let mut a = Accumulator::new(5 * 24 * H);
+        a.population(4);
+        let mut ev = |profile: i64, name: &str, t: i64, p: Value| {
+            a.add(LogEvent { profile, name, timestamp: t, properties: &p })
+        };
+        ev(1, "Segment Entered", H, json!({"segment": "vip"}));
+        ev(3, "Segment Entered", 2 * H, json!({"segment": "vip"}));
+        ev(1, "Order Completed", 3 * H, json!({"revenue": 30.0}));
+        ev(2, "Order Completed", 4 * H, json!({"revenue": 10.0}));
+        ev(3, "Segment Exited", 25 * H, json!({"segment": "vip"}));
+        // Ordered after leaving: not a member's order, and not a non-member either.
+        ev(3, "Order Completed", 26 * H, json!({"revenue": 5.0}));
+        let o = a.finish();
+        let vip = &o.segments["vip"];
+        assert_eq!((vip.members_ever, vip.member_buyers, vip.non_members, vip.non_member_buyers), (2, 1, 2, 1));
+        assert_eq!((vip.member_conversion(), vip.non_member_conversion()), (Some(0.5), Some(0.5)));
+        assert_eq!(vip.average_order_value(), Some(30.0));
+        let days: Vec<(&str, u64)> = vip.size_by_day.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+        assert_eq!(days, [("1970-01-01", 2), ("1970-01-02", 1)]);
+        assert_eq!(o.to_json()["segments"]["vip"]["average_order_value"], 30.0);
     }
 }

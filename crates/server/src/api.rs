@@ -41,6 +41,7 @@ pub fn email_outcomes(
 ) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
     use tidings_insights::email::{Accumulator, LogEvent};
     let mut acc = Accumulator::new(window);
+    acc.population(store.stats(ws)?.profiles.max(0) as u64);
     let mut after = 0;
     loop {
         let page = store.scan(ws, after, 10_000)?;
