@@ -55,23 +55,26 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let _ = writeln!(
         out,
         "\nSegments over the whole log: members against everyone never in the segment\n\
-         (conversion = share of people with an order; members: while in the segment):"
+         (conversion = share of people with an order; members: while in the segment;\n\
+         pred.CLV: mean predicted lifetime value of today's members, from `tidings predict --write-traits`):"
     );
     let _ = writeln!(
         out,
-        "  {:<34} {:>9} {:>9} {:>11} {:>9} {:>8}",
-        "segment", "members", "conv", "non-member", "conv", "AOV"
+        "  {:<34} {:>9} {:>9} {:>11} {:>9} {:>8} {:>8} {:>9}",
+        "segment", "members", "conv", "non-member", "conv", "AOV", "now", "pred.CLV"
     );
     let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1}%", 100.0 * r));
     for (k, s) in &o.segments {
         let _ = writeln!(
             out,
-            "  {k:<34} {:>9} {:>9} {:>11} {:>9} {:>8}",
+            "  {k:<34} {:>9} {:>9} {:>11} {:>9} {:>8} {:>8} {:>9}",
             s.members_ever,
             pct(s.member_conversion()),
             s.non_members,
             pct(s.non_member_conversion()),
             s.average_order_value().map_or("-".into(), |v| format!("{v:.2}")),
+            s.members_now,
+            s.predicted_clv_mean.map_or("-".into(), |v| format!("{v:.2}")),
         );
     }
     let _ = writeln!(out, "\nSegment movement over the log (entries, exits):");

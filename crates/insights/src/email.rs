@@ -20,6 +20,10 @@ use serde_json::Value;
 
 const DAY: i64 = 86_400_000_000;
 
+/// The name under which an `identify` call's traits are given to
+/// [`Accumulator::add`] (its `properties` are then the traits).
+pub const TRAITS: &str = "$traits";
+
 /// One entry of the log, as this module reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct LogEvent<'a> {
@@ -96,6 +100,12 @@ pub struct SegmentStats {
     pub non_member_buyers: u64,
     /// End-of-day size (UTC) on each day the size changed.
     pub size_by_day: BTreeMap<String, u64>,
+    /// Members at the end of the log.
+    pub members_now: u64,
+    /// Of those, how many carry a `predicted_clv` trait (`tidings predict
+    /// --write-traits`), and its mean over them.
+    pub members_with_prediction: u64,
+    pub predicted_clv_mean: Option<f64>,
 }
 
 impl SegmentStats {
@@ -206,6 +216,8 @@ pub struct Accumulator {
     size: HashMap<String, (u64, BTreeMap<String, u64>)>,
     buyers: std::collections::HashSet<i64>,
     population: u64,
+    /// The latest `predicted_clv` trait per profile.
+    clv: HashMap<i64, f64>,
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -241,6 +253,7 @@ impl Accumulator {
             size: HashMap::new(),
             buyers: std::collections::HashSet::new(),
             population: 0,
+            clv: HashMap::new(),
         }
     }
 
@@ -271,6 +284,11 @@ impl Accumulator {
         let p = e.properties;
         let mid = p["message_id"].as_str().unwrap_or("");
         match e.name {
+            TRAITS => {
+                if let Some(v) = p["predicted_clv"].as_f64() {
+                    self.clv.insert(e.profile, v);
+                }
+            }
             "Segment Entered" | "Segment Exited" => {
                 let seg = p["segment"].as_str().unwrap_or("").to_string();
                 let set = self.current.entry(e.profile).or_default();
@@ -405,7 +423,20 @@ impl Accumulator {
             format!("{hours} hours")
         };
         let mut segments = BTreeMap::new();
+        // Current members and their predictions, per segment.
+        let mut now: HashMap<&str, (u64, u64, f64)> = HashMap::new();
+        for (profile, set) in &self.current {
+            for seg in set {
+                let n = now.entry(seg.as_str()).or_default();
+                n.0 += 1;
+                if let Some(v) = self.clv.get(profile) {
+                    n.1 += 1;
+                    n.2 += v;
+                }
+            }
+        }
         for (seg, ever) in &self.ever {
+            let (members_now, members_with_prediction, clv_sum) = now.get(seg.as_str()).copied().unwrap_or_default();
             let member_buyers = self.member_buyers.get(seg).map_or(0, |b| b.len() as u64);
             let (member_orders, member_revenue) = self.member_orders.get(seg).copied().unwrap_or_default();
             let non_member_buyers = self.buyers.iter().filter(|b| !ever.contains(b)).count() as u64;
@@ -419,6 +450,9 @@ impl Accumulator {
                     non_members: self.population.saturating_sub(ever.len() as u64),
                     non_member_buyers,
                     size_by_day: self.size.get(seg).map(|s| s.1.clone()).unwrap_or_default(),
+                    members_now,
+                    members_with_prediction,
+                    predicted_clv_mean: (members_with_prediction > 0).then(|| clv_sum / members_with_prediction as f64),
                 },
             );
         }
@@ -553,5 +587,23 @@ mod tests {
         let days: Vec<(&str, u64)> = vip.size_by_day.iter().map(|(d, n)| (d.as_str(), *n)).collect();
         assert_eq!(days, [("1970-01-01", 2), ("1970-01-02", 1)]);
         assert_eq!(o.to_json()["segments"]["vip"]["average_order_value"], 30.0);
+        assert_eq!(vip.members_now, 1);
+    }
+
+    #[test]
+    fn predicted_value_is_averaged_over_current_members_with_one() {
+        let mut a = Accumulator::new(H);
+        let mut ev =
+            |profile: i64, name: &str, p: Value| a.add(LogEvent { profile, name, timestamp: 0, properties: &p });
+        ev(1, "Segment Entered", json!({"segment": "vip"}));
+        ev(2, "Segment Entered", json!({"segment": "vip"}));
+        ev(3, "Segment Entered", json!({"segment": "vip"}));
+        ev(1, TRAITS, json!({"predicted_clv": 100.0}));
+        ev(1, TRAITS, json!({"predicted_clv": 120.0}));
+        ev(2, TRAITS, json!({"predicted_clv": 40.0}));
+        ev(4, TRAITS, json!({"predicted_clv": 999.0}));
+        let o = a.finish();
+        let vip = &o.segments["vip"];
+        assert_eq!((vip.members_now, vip.members_with_prediction, vip.predicted_clv_mean), (3, 2, Some(80.0)));
     }
 }

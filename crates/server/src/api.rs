@@ -39,7 +39,7 @@ pub fn email_outcomes(
     ws: WorkspaceId,
     window: i64,
 ) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
-    use tidings_insights::email::{Accumulator, LogEvent};
+    use tidings_insights::email::{Accumulator, LogEvent, TRAITS};
     let mut acc = Accumulator::new(window);
     acc.population(store.stats(ws)?.profiles.max(0) as u64);
     let mut after = 0;
@@ -48,6 +48,20 @@ pub fn email_outcomes(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for e in &page {
+            if e.kind == tidings_model::MessageType::Identify {
+                // Only predictions are read from traits; skip the rest unparsed.
+                if e.body.contains("predicted_clv") {
+                    let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
+                    let traits = &body["traits"];
+                    acc.add(LogEvent {
+                        profile: e.profile.0,
+                        name: TRAITS,
+                        timestamp: e.timestamp,
+                        properties: traits,
+                    });
+                }
+                continue;
+            }
             let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { continue };
             let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
             acc.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &body["properties"] });
