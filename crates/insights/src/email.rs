@@ -13,7 +13,7 @@
 //! Rates are per email sent, except click-to-open (clicks per human open).
 //! An email clicked but never seen opening (images off) counts as opened.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -178,13 +178,68 @@ impl EmailOutcomes {
     }
 }
 
+/// A fast hasher for the accumulator's own keys (profile ids, interned
+/// ids, message ids the runner made): FxHash's multiply-rotate.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        // The multiply leaves the high bits best mixed; hashbrown indexes
+        // buckets with the low ones.
+        self.0.rotate_left(26)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.write_u64(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<Fx>>;
+
+/// Strings, numbered once (segment, stage, source, template and arm names).
+#[derive(Default)]
+struct Names {
+    ids: Map<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.ids.insert(s.to_string(), i);
+        i
+    }
+}
+
 struct Msg {
-    source: String,
-    template: String,
-    day: String,
-    segments: Vec<String>,
-    stages: Vec<String>,
-    variant: Option<String>,
+    source: u32,
+    template: u32,
+    /// Days since the epoch (UTC).
+    day: i64,
+    segments: Box<[u32]>,
+    stages: Box<[u32]>,
+    variant: Option<u32>,
     delivered: bool,
     bounced: bool,
     opened: bool,
@@ -196,34 +251,43 @@ struct Msg {
 }
 
 /// Reads the log in order ([`Accumulator::add`]), then [`Accumulator::finish`].
+/// Strings are numbered as they first appear, so the pass allocates per
+/// email sent, not per event.
 pub struct Accumulator {
     window: i64,
-    msgs: HashMap<String, Msg>,
-    /// Sent order, so that tables do not depend on hashing.
-    order: Vec<String>,
-    current: HashMap<i64, BTreeSet<String>>,
-    /// Per profile: stage set -> stage.
-    stages: HashMap<i64, BTreeMap<String, String>>,
-    /// Per (profile, journey): the arm assigned.
-    variants: HashMap<(i64, String), String>,
-    /// Per profile: (time, message id, is a click).
-    touches: HashMap<i64, Vec<(i64, String, bool)>>,
-    movement: BTreeMap<String, (u64, u64)>,
-    /// Per segment: who was ever a member, who ordered while one, current size.
-    ever: HashMap<String, std::collections::HashSet<i64>>,
-    member_buyers: HashMap<String, std::collections::HashSet<i64>>,
-    member_orders: HashMap<String, (u64, f64)>,
-    size: HashMap<String, (u64, BTreeMap<String, u64>)>,
-    buyers: std::collections::HashSet<i64>,
+    names: Names,
+    /// Message id -> index in `msgs` (sent order).
+    ids: Map<String, u32>,
+    msgs: Vec<Msg>,
+    /// Per profile: the segments it is in (ids, sorted).
+    current: Map<i64, Vec<u32>>,
+    /// Per profile: (stage set, `SET.STAGE`) ids.
+    stages: Map<i64, Vec<(u32, u32)>>,
+    /// Per (profile, journey): the arm assigned (`EXPERIMENT:VARIATION`).
+    variants: Map<(i64, u32), u32>,
+    /// Per profile: (time, message index, is a click).
+    touches: Map<i64, Vec<(i64, u32, bool)>>,
+    /// Per segment id.
+    movement: Map<u32, (u64, u64)>,
+    ever: Map<u32, Set<i64>>,
+    member_buyers: Map<u32, Set<i64>>,
+    member_orders: Map<u32, (u64, f64)>,
+    size: Map<u32, (u64, BTreeMap<i64, u64>)>,
+    buyers: Set<i64>,
     population: u64,
     /// The latest `predicted_clv` trait per profile.
-    clv: HashMap<i64, f64>,
+    clv: Map<i64, f64>,
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
 pub fn utc_day(micros: i64) -> String {
+    civil_day(micros.div_euclid(DAY))
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
+fn civil_day(days: i64) -> String {
     // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
-    let z = micros.div_euclid(DAY) + 719_468;
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -240,20 +304,21 @@ impl Accumulator {
     pub fn new(window: i64) -> Accumulator {
         Accumulator {
             window,
-            msgs: HashMap::new(),
-            order: Vec::new(),
-            current: HashMap::new(),
-            stages: HashMap::new(),
-            variants: HashMap::new(),
-            touches: HashMap::new(),
-            movement: BTreeMap::new(),
-            ever: HashMap::new(),
-            member_buyers: HashMap::new(),
-            member_orders: HashMap::new(),
-            size: HashMap::new(),
-            buyers: std::collections::HashSet::new(),
+            names: Names::default(),
+            ids: Map::default(),
+            msgs: Vec::new(),
+            current: Map::default(),
+            stages: Map::default(),
+            variants: Map::default(),
+            touches: Map::default(),
+            movement: Map::default(),
+            ever: Map::default(),
+            member_buyers: Map::default(),
+            member_orders: Map::default(),
+            size: Map::default(),
+            buyers: Set::default(),
             population: 0,
-            clv: HashMap::new(),
+            clv: Map::default(),
         }
     }
 
@@ -280,6 +345,11 @@ impl Accumulator {
         )
     }
 
+    fn msg(&mut self, id: &str) -> Option<(u32, &mut Msg)> {
+        let i = *self.ids.get(id)?;
+        Some((i, &mut self.msgs[i as usize]))
+    }
+
     pub fn add(&mut self, e: LogEvent<'_>) {
         let p = e.properties;
         let mid = p["message_id"].as_str().unwrap_or("");
@@ -290,125 +360,127 @@ impl Accumulator {
                 }
             }
             "Segment Entered" | "Segment Exited" => {
-                let seg = p["segment"].as_str().unwrap_or("").to_string();
+                let seg = self.names.id(p["segment"].as_str().unwrap_or(""));
                 let set = self.current.entry(e.profile).or_default();
-                let m = self.movement.entry(seg.clone()).or_default();
-                let size = self.size.entry(seg.clone()).or_default();
+                let m = self.movement.entry(seg).or_default();
+                let size = self.size.entry(seg).or_default();
                 if e.name == "Segment Entered" {
                     m.0 += 1;
-                    if set.insert(seg.clone()) {
+                    if let Err(at) = set.binary_search(&seg) {
+                        set.insert(at, seg);
                         size.0 += 1;
                     }
                     self.ever.entry(seg).or_default().insert(e.profile);
                 } else {
                     m.1 += 1;
-                    if set.remove(&seg) {
+                    if let Ok(at) = set.binary_search(&seg) {
+                        set.remove(at);
                         size.0 = size.0.saturating_sub(1);
                     }
                 }
-                size.1.insert(utc_day(e.timestamp), size.0);
+                size.1.insert(e.timestamp.div_euclid(DAY), size.0);
             }
             "Stage Changed" => {
-                let set = p["stage_set"].as_str().unwrap_or("").to_string();
+                let set_name = p["stage_set"].as_str().unwrap_or("");
+                let set = self.names.id(set_name);
+                let label = p["to"].as_str().map(|to| self.names.id(&format!("{set_name}.{to}")));
                 let stages = self.stages.entry(e.profile).or_default();
-                match p["to"].as_str() {
-                    Some(to) => stages.insert(set, to.to_string()),
-                    None => stages.remove(&set),
-                };
+                stages.retain(|(s, _)| *s != set);
+                if let Some(l) = label {
+                    stages.push((set, l));
+                }
             }
             "Experiment Viewed" => {
                 if let (Some(j), Some(x), Some(v)) =
                     (p["journey"].as_str(), p["experiment_id"].as_str(), p["variation_id"].as_str())
                 {
-                    self.variants.insert((e.profile, j.to_string()), format!("{x}:{v}"));
+                    let (j, arm) = (self.names.id(j), self.names.id(&format!("{x}:{v}")));
+                    self.variants.insert((e.profile, j), arm);
                 }
             }
             "Email Sent" => {
-                if self.msgs.contains_key(mid) {
+                if self.ids.contains_key(mid) {
                     return;
                 }
-                let segments = self.current.get(&e.profile).map(|s| s.iter().cloned().collect()).unwrap_or_default();
-                let stages = self
-                    .stages
-                    .get(&e.profile)
-                    .map(|m| m.iter().map(|(set, s)| format!("{set}.{s}")).collect())
-                    .unwrap_or_default();
-                let variant =
-                    p["journey"].as_str().and_then(|j| self.variants.get(&(e.profile, j.to_string()))).cloned();
-                self.order.push(mid.to_string());
-                self.msgs.insert(
-                    mid.to_string(),
-                    Msg {
-                        source: p["source"].as_str().unwrap_or("").to_string(),
-                        template: p["template"].as_str().unwrap_or("").to_string(),
-                        day: utc_day(e.timestamp),
-                        segments,
-                        stages,
-                        variant,
-                        delivered: false,
-                        bounced: false,
-                        opened: false,
-                        machine: false,
-                        clicked: false,
-                        unsubscribed: false,
-                        converted: false,
-                        revenue: 0.0,
-                    },
-                );
+                let segments = self.current.get(&e.profile).map(|s| s.clone().into_boxed_slice()).unwrap_or_default();
+                let stages: Box<[u32]> =
+                    self.stages.get(&e.profile).map(|m| m.iter().map(|(_, l)| *l).collect()).unwrap_or_default();
+                let variant = p["journey"]
+                    .as_str()
+                    .and_then(|j| self.names.ids.get(j).copied())
+                    .and_then(|j| self.variants.get(&(e.profile, j)).copied());
+                let msg = Msg {
+                    source: self.names.id(p["source"].as_str().unwrap_or("")),
+                    template: self.names.id(p["template"].as_str().unwrap_or("")),
+                    day: e.timestamp.div_euclid(DAY),
+                    segments,
+                    stages,
+                    variant,
+                    delivered: false,
+                    bounced: false,
+                    opened: false,
+                    machine: false,
+                    clicked: false,
+                    unsubscribed: false,
+                    converted: false,
+                    revenue: 0.0,
+                };
+                self.ids.insert(mid.to_string(), self.msgs.len() as u32);
+                self.msgs.push(msg);
             }
             "Email Delivered" => {
-                if let Some(m) = self.msgs.get_mut(mid) {
+                if let Some((_, m)) = self.msg(mid) {
                     m.delivered = true;
                 }
             }
             "Email Bounced" => {
-                if let Some(m) = self.msgs.get_mut(mid) {
+                if let Some((_, m)) = self.msg(mid) {
                     m.bounced = true;
                 }
             }
             "Email Opened" => {
-                if let Some(m) = self.msgs.get_mut(mid) {
-                    if p["machine"] == true {
+                let machine = p["machine"] == true;
+                if let Some((i, m)) = self.msg(mid) {
+                    if machine {
                         m.machine = true;
                     } else {
                         m.opened = true;
-                        self.touches.entry(e.profile).or_default().push((e.timestamp, mid.to_string(), false));
+                        self.touches.entry(e.profile).or_default().push((e.timestamp, i, false));
                     }
                 }
             }
             "Email Clicked" => {
-                if let Some(m) = self.msgs.get_mut(mid) {
+                if let Some((i, m)) = self.msg(mid) {
                     m.clicked = true;
-                    self.touches.entry(e.profile).or_default().push((e.timestamp, mid.to_string(), true));
+                    self.touches.entry(e.profile).or_default().push((e.timestamp, i, true));
                 }
             }
             "Unsubscribed" => {
-                if let Some(m) = self.msgs.get_mut(mid) {
+                if let Some((_, m)) = self.msg(mid) {
                     m.unsubscribed = true;
                 }
             }
             "Order Completed" => {
                 let revenue = p["revenue"].as_f64().unwrap_or(0.0);
                 self.buyers.insert(e.profile);
-                for seg in self.current.get(&e.profile).into_iter().flatten() {
-                    self.member_buyers.entry(seg.clone()).or_default().insert(e.profile);
-                    let o = self.member_orders.entry(seg.clone()).or_default();
+                for &seg in self.current.get(&e.profile).into_iter().flatten() {
+                    self.member_buyers.entry(seg).or_default().insert(e.profile);
+                    let o = self.member_orders.entry(seg).or_default();
                     o.0 += 1;
                     o.1 += revenue;
                 }
                 let t = self.touches.get(&e.profile).map(Vec::as_slice).unwrap_or_default();
-                let within = |x: &&(i64, String, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= self.window;
+                let within = |x: &&(i64, u32, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= self.window;
                 let touch = t
                     .iter()
                     .filter(within)
                     .filter(|x| x.2)
                     .max_by_key(|x| x.0)
                     .or_else(|| t.iter().filter(within).max_by_key(|x| x.0));
-                if let Some((_, id, _)) = touch
-                    && let Some(m) = self.msgs.get_mut(id)
-                {
+                if let Some(&(_, i, _)) = touch {
+                    let m = &mut self.msgs[i as usize];
                     m.converted = true;
-                    m.revenue += p["revenue"].as_f64().unwrap_or(0.0);
+                    m.revenue += revenue;
                 }
             }
             _ => {}
@@ -422,12 +494,12 @@ impl Accumulator {
         } else {
             format!("{hours} hours")
         };
-        let mut segments = BTreeMap::new();
+        let name = |i: u32| self.names.names[i as usize].clone();
         // Current members and their predictions, per segment.
-        let mut now: HashMap<&str, (u64, u64, f64)> = HashMap::new();
+        let mut now: Map<u32, (u64, u64, f64)> = Map::default();
         for (profile, set) in &self.current {
-            for seg in set {
-                let n = now.entry(seg.as_str()).or_default();
+            for &seg in set {
+                let n = now.entry(seg).or_default();
                 n.0 += 1;
                 if let Some(v) = self.clv.get(profile) {
                     n.1 += 1;
@@ -435,13 +507,16 @@ impl Accumulator {
                 }
             }
         }
-        for (seg, ever) in &self.ever {
-            let (members_now, members_with_prediction, clv_sum) = now.get(seg.as_str()).copied().unwrap_or_default();
-            let member_buyers = self.member_buyers.get(seg).map_or(0, |b| b.len() as u64);
-            let (member_orders, member_revenue) = self.member_orders.get(seg).copied().unwrap_or_default();
+        let mut segments = BTreeMap::new();
+        for (&seg, ever) in &self.ever {
+            let (members_now, members_with_prediction, clv_sum) = now.get(&seg).copied().unwrap_or_default();
+            let member_buyers = self.member_buyers.get(&seg).map_or(0, |b| b.len() as u64);
+            let (member_orders, member_revenue) = self.member_orders.get(&seg).copied().unwrap_or_default();
             let non_member_buyers = self.buyers.iter().filter(|b| !ever.contains(b)).count() as u64;
+            let size_by_day =
+                self.size.get(&seg).map(|s| s.1.iter().map(|(d, n)| (civil_day(*d), *n)).collect()).unwrap_or_default();
             segments.insert(
-                seg.clone(),
+                name(seg),
                 SegmentStats {
                     members_ever: ever.len() as u64,
                     member_buyers,
@@ -449,23 +524,27 @@ impl Accumulator {
                     member_revenue,
                     non_members: self.population.saturating_sub(ever.len() as u64),
                     non_member_buyers,
-                    size_by_day: self.size.get(seg).map(|s| s.1.clone()).unwrap_or_default(),
+                    size_by_day,
                     members_now,
                     members_with_prediction,
                     predicted_clv_mean: (members_with_prediction > 0).then(|| clv_sum / members_with_prediction as f64),
                 },
             );
         }
-        let mut out = EmailOutcomes {
-            method: format!(
-                "last touch: an order counts for the email last clicked within {span} before it, else the one last opened by a person (machine opens never count)"
-            ),
-            segment_movement: self.movement,
-            segments,
-            ..EmailOutcomes::default()
-        };
-        for id in &self.order {
-            let m = &self.msgs[id];
+        // Sum per interned key first; names only at the end.
+        let n = self.names.names.len();
+        let mut journey_of: Vec<Option<String>> = vec![None; n];
+        let (mut by_journey, mut by_step, mut by_template, mut by_segment, mut by_stage, mut by_variant) = (
+            BTreeMap::<String, EmailRates>::new(),
+            vec![EmailRates::default(); n],
+            vec![EmailRates::default(); n],
+            vec![EmailRates::default(); n],
+            vec![EmailRates::default(); n],
+            vec![EmailRates::default(); n],
+        );
+        let mut by_day: BTreeMap<i64, EmailRates> = BTreeMap::new();
+        let mut journey_rates: Map<u32, EmailRates> = Map::default();
+        for m in &self.msgs {
             let add = |r: &mut EmailRates| {
                 r.sent += 1;
                 r.delivered += u64::from(m.delivered);
@@ -477,27 +556,65 @@ impl Accumulator {
                 r.conversions += u64::from(m.converted);
                 r.revenue += m.revenue;
             };
-            // Broadcast names may carry a date suffix (`newsletter-2026-01-06`): group them.
-            let journey = match m.source.strip_prefix("broadcast:") {
-                Some(name) => format!("broadcast:{}", name.split('-').next().unwrap_or(name)),
-                None => m.source.split(':').take(2).collect::<Vec<_>>().join(":"),
-            };
-            let step = if m.source.starts_with("broadcast:") { journey.clone() } else { m.source.clone() };
-            add(out.by_journey.entry(journey).or_default());
-            add(out.by_step.entry(step).or_default());
-            add(out.by_template.entry(m.template.clone()).or_default());
-            add(out.by_day.entry(m.day.clone()).or_default());
-            for s in &m.segments {
-                add(out.by_segment.entry(s.clone()).or_default());
+            add(journey_rates.entry(m.source).or_default());
+            add(&mut by_template[m.template as usize]);
+            add(by_day.entry(m.day).or_default());
+            for &s in &m.segments {
+                add(&mut by_segment[s as usize]);
             }
-            for s in &m.stages {
-                add(out.by_stage.entry(s.clone()).or_default());
+            for &s in &m.stages {
+                add(&mut by_stage[s as usize]);
             }
-            if let Some(v) = &m.variant {
-                add(out.by_variant.entry(v.clone()).or_default());
+            if let Some(v) = m.variant {
+                add(&mut by_variant[v as usize]);
             }
         }
-        out
+        let merge = |into: &mut EmailRates, r: &EmailRates| {
+            into.sent += r.sent;
+            into.delivered += r.delivered;
+            into.bounced += r.bounced;
+            into.human_opens += r.human_opens;
+            into.machine_opens += r.machine_opens;
+            into.clicks += r.clicks;
+            into.unsubscribes += r.unsubscribes;
+            into.conversions += r.conversions;
+            into.revenue += r.revenue;
+        };
+        for (&source, r) in &journey_rates {
+            let src = &self.names.names[source as usize];
+            // Broadcast names may carry a date suffix (`newsletter-2026-01-06`): group them.
+            let journey = journey_of[source as usize].get_or_insert_with(|| match src.strip_prefix("broadcast:") {
+                Some(b) => format!("broadcast:{}", b.split('-').next().unwrap_or(b)),
+                None => src.split(':').take(2).collect::<Vec<_>>().join(":"),
+            });
+            merge(by_journey.entry(journey.clone()).or_default(), r);
+            merge(&mut by_step[source as usize], r);
+        }
+        let table = |rates: Vec<EmailRates>| -> BTreeMap<String, EmailRates> {
+            rates.into_iter().enumerate().filter(|(_, r)| r.sent > 0).map(|(i, r)| (name(i as u32), r)).collect()
+        };
+        // Steps are keyed by their source, except broadcasts, which group like journeys.
+        let mut steps = BTreeMap::<String, EmailRates>::new();
+        for (i, r) in by_step.into_iter().enumerate().filter(|(_, r)| r.sent > 0) {
+            let src = &self.names.names[i];
+            let key =
+                if src.starts_with("broadcast:") { journey_of[i].clone().unwrap_or_default() } else { src.clone() };
+            merge(steps.entry(key).or_default(), &r);
+        }
+        EmailOutcomes {
+            method: format!(
+                "last touch: an order counts for the email last clicked within {span} before it, else the one last opened by a person (machine opens never count)"
+            ),
+            segment_movement: self.movement.iter().map(|(&k, &v)| (name(k), v)).collect(),
+            segments,
+            by_journey,
+            by_step: steps,
+            by_template: table(by_template),
+            by_day: by_day.into_iter().map(|(d, r)| (civil_day(d), r)).collect(),
+            by_segment: table(by_segment),
+            by_stage: table(by_stage),
+            by_variant: table(by_variant),
+        }
     }
 }
 
