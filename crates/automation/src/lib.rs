@@ -64,6 +64,7 @@ pub enum AutomationError {
 pub type Result<T, E = AutomationError> = std::result::Result<T, E>;
 
 /// What a workspace automates: its rules, journeys, templates and policy.
+#[derive(Clone)]
 pub struct Assets {
     pub rules: Arc<tidings_rules::Workspace>,
     pub journeys: Vec<Journey>,
@@ -182,16 +183,7 @@ impl Automation {
             Some(s) => serde_json::from_slice::<Cursor>(&s.data).map(|c| c.seq).unwrap_or(s.seq),
             None => 0,
         };
-        let uses_context = {
-            let reads = |json: String| json.contains("\"scope\":\"context\"");
-            let in_rules = assets
-                .rules
-                .definitions
-                .iter()
-                .any(|d| reads(serde_json::to_string(&d.definition).unwrap_or_default()));
-            let conditions = assets.journeys.iter().flat_map(|j| j.conditions.iter().map(|(c, _)| c));
-            in_rules || conditions.chain(&assets.audience).any(|c| reads(serde_json::to_string(c).unwrap_or_default()))
-        };
+        let uses_context = reads_context(&assets);
         let names = journey::Names::of(&assets.journeys);
         let mut bought_together = BoughtTogether::new();
         let mut pattern = sendtime::Pattern::new(assets.default_tz.clone());
@@ -232,6 +224,15 @@ impl Automation {
             names,
             http: webhook::agent(),
         })
+    }
+
+    /// New rule definitions (checked against the journeys by the caller)
+    /// for the rounds from now on: branches, exits and audiences read them.
+    pub fn replace_rules(&mut self, rules: Arc<tidings_rules::Workspace>) {
+        let assets = Assets { rules, ..(*self.assets).clone() };
+        self.uses_context = reads_context(&assets);
+        self.assets = Arc::new(assets);
+        self.views.clear();
     }
 
     /// One round at `now`: new log entries (triggers, awaited events), due
@@ -389,4 +390,13 @@ impl Automation {
 pub(crate) fn digest(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+/// Whether any rule or journey condition reads an event's `context.*`.
+fn reads_context(assets: &Assets) -> bool {
+    let reads = |json: String| json.contains("\"scope\":\"context\"");
+    let in_rules =
+        assets.rules.definitions.iter().any(|d| reads(serde_json::to_string(&d.definition).unwrap_or_default()));
+    let conditions = assets.journeys.iter().flat_map(|j| j.conditions.iter().map(|(c, _)| c));
+    in_rules || conditions.chain(&assets.audience).any(|c| reads(serde_json::to_string(c).unwrap_or_default()))
 }

@@ -104,9 +104,14 @@ pub fn spawn_runner(
     mut automation: Automation,
     clock: Arc<dyn Clock>,
     stop: Arc<AtomicBool>,
+    rules: std::sync::mpsc::Receiver<Arc<tidings_rules::Workspace>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("automation".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            while let Ok(r) = rules.try_recv() {
+                automation.replace_rules(r);
+                tracing::info!("journeys run under the new rule definitions");
+            }
             let busy = match automation.step(clock.now()) {
                 Ok(r) => {
                     if r.enqueued + r.sent.len() + r.skipped + r.failed > 0 {

@@ -71,6 +71,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
             app = app.with_api_journeys(api).with_templates(defs.templates.keys().cloned());
         }
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (rules_tx, rules_rx) = std::sync::mpsc::channel();
+        let host = crate::workspace::FolderDefinitions {
+            dir: args.data.clone(),
+            runner: (!defs.journeys.is_empty()).then_some(rules_tx),
+        };
+        app = app.with_definitions(Arc::new(host));
         let runner = if defs.journeys.is_empty() {
             tracing::info!(
                 "no journeys/*.toml in the data folder: no automated email (`tidings init` writes a starter set)"
@@ -84,7 +90,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             let automation =
                 tidings_automation::Automation::new(store.clone(), ws, assets, sender, transport, emitter)?;
             tracing::info!(journeys = defs.journeys.len(), mail = %described, "journeys are running");
-            Some(crate::mail::spawn_runner(automation, clock.clone(), stop.clone())?)
+            Some(crate::mail::spawn_runner(automation, clock.clone(), stop.clone(), rules_rx)?)
         };
         tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
         println!("Tidings is listening on http://{addr} (storage: {})", store.backend());

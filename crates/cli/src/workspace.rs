@@ -105,3 +105,57 @@ pub fn from_mailbox(config: &Config) -> Result<Mailbox> {
     };
     Mailbox::new(name, address).map_err(|e| anyhow::anyhow!("[mail] from {text:?}: {e}; write `Name <address>`"))
 }
+
+/// The data folder's rule files for the admin API (`/api/definitions`): it
+/// reads and writes `*.rules` there, checks the journeys against new rules,
+/// and hands the rules to the journey runner.
+pub struct FolderDefinitions {
+    pub dir: std::path::PathBuf,
+    /// The journey runner's inbox for new rules, when journeys run.
+    pub runner: Option<std::sync::mpsc::Sender<Arc<Workspace>>>,
+}
+
+impl FolderDefinitions {
+    fn relative(&self, f: SourceFile) -> SourceFile {
+        let name = Path::new(&f.name).strip_prefix(&self.dir).map(|p| p.display().to_string()).unwrap_or(f.name);
+        SourceFile { name, text: f.text }
+    }
+}
+
+impl tidings_server::definitions::DefinitionsHost for FolderDefinitions {
+    fn rule_files(&self) -> Vec<SourceFile> {
+        match rule_files(&self.dir) {
+            Ok(files) => files.into_iter().map(|f| self.relative(f)).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the rule files");
+                Vec::new()
+            }
+        }
+    }
+
+    fn check_rest(
+        &self,
+        rules: &Workspace,
+        known_events: &[String],
+    ) -> (Vec<tidings_rules::Diagnostic>, Vec<SourceFile>) {
+        let journeys = journey_files(&self.dir).unwrap_or_default();
+        let templates = crate::check::template_names(&self.dir);
+        let (_, diags) = tidings_journeys::check_journeys(&journeys, rules, templates.as_deref(), Some(known_events));
+        (diags, journeys)
+    }
+
+    fn write(&self, name: &str, text: &str) -> std::result::Result<(), String> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.new"));
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    fn replaced(&self, rules: Arc<Workspace>) {
+        if let Some(tx) = &self.runner {
+            let _ = tx.send(rules);
+        }
+    }
+}

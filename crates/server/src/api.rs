@@ -129,7 +129,7 @@ async fn broadcast_plan(
     let condition = tidings_rules::parse_condition(audience)
         .map_err(|e| ApiError::bad_request("invalid_audience", format!("\"audience\": {e}")))?;
     if let Some(live) = &app.live {
-        let diags = live.rules.check_condition(&condition, "audience", None);
+        let diags = live.rules().check_condition(&condition, "audience", None);
         if let Some(d) = diags.iter().find(|d| d.is_error()) {
             return Err(ApiError::bad_request("invalid_audience", format!("\"audience\": {}", d.message)));
         }
@@ -230,7 +230,7 @@ async fn journey_enter(
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
 }
 
-async fn admin(app: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {
+pub(crate) async fn admin(app: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {
     workspace_for(app, bearer(headers), KeyKind::Admin).await
 }
 
@@ -378,9 +378,9 @@ async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Jso
     if ws != live.workspace {
         return Ok(Json(json!({"segments": [], "stage_sets": []})));
     }
+    let rules = live.rules();
     let engine = live.engine.read();
-    let segments: Vec<Value> = live
-        .rules
+    let segments: Vec<Value> = rules
         .segments()
         .map(|s| {
             json!({
@@ -390,8 +390,7 @@ async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Jso
             })
         })
         .collect();
-    let stage_sets: Vec<Value> = live
-        .rules
+    let stage_sets: Vec<Value> = rules
         .stage_sets()
         .map(|set| {
             json!({
@@ -403,7 +402,8 @@ async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Jso
             })
         })
         .collect();
-    Ok(Json(json!({"segments": segments, "stage_sets": stage_sets})))
+    let rebuilding = live.progress.running().map(|(done, total)| json!({"done": done, "total": total}));
+    Ok(Json(json!({"segments": segments, "stage_sets": stage_sets, "rebuilding": rebuilding})))
 }
 
 async fn segment(
@@ -413,7 +413,8 @@ async fn segment(
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let live = live(&app)?;
-    let Some(s) = live.rules.segment(&key).filter(|_| ws == live.workspace) else { return Err(no_segment(&key)) };
+    let rules = live.rules();
+    let Some(s) = rules.segment(&key).filter(|_| ws == live.workspace) else { return Err(no_segment(&key)) };
     let size = live.engine.read().members(&key).map_or(0, |b| b.len());
     let recent: Vec<crate::live::RecentChange> =
         live.recent.lock().get(&key).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default();
@@ -441,7 +442,7 @@ async fn segment_members(
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let live = live(&app)?;
-    if ws != live.workspace || live.rules.segment(&key).is_none() {
+    if ws != live.workspace || live.rules().segment(&key).is_none() {
         return Err(no_segment(&key));
     }
     let limit = q.limit.unwrap_or(1000);
@@ -478,7 +479,7 @@ async fn segment_explain(
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let live = live(&app)?;
-    if ws != live.workspace || live.rules.get(&key).is_none() {
+    if ws != live.workspace || live.rules().get(&key).is_none() {
         return Err(no_segment(&key));
     }
     let id = user_id.clone();
@@ -491,6 +492,6 @@ async fn segment_explain(
     let input = tidings_engine::ProfileInput::from_stored(&history);
     let now = app.clock.now();
     let e =
-        tidings_engine::explain(&live.rules, &key, &input, now, &live.default_tz).ok_or_else(|| no_segment(&key))?;
+        tidings_engine::explain(&live.rules(), &key, &input, now, &live.default_tz).ok_or_else(|| no_segment(&key))?;
     Ok(Json(json!({"as_of": format_time(now), "explanation": e, "text": e.to_string()})))
 }

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod definitions;
 pub mod error;
 pub mod ingest;
 pub mod live;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub topics: Option<Arc<Vec<String>>>,
     /// Templates a broadcast may send, when journeys run.
     pub templates: Option<Arc<Vec<String>>>,
+    /// The definition files, for `/api/definitions`.
+    pub definitions: Option<Arc<dyn definitions::DefinitionsHost>>,
 }
 
 impl AppState {
@@ -83,6 +86,12 @@ impl AppState {
         self
     }
 
+    /// With the definition files the admin API may show and replace.
+    pub fn with_definitions(mut self, host: Arc<dyn definitions::DefinitionsHost>) -> AppState {
+        self.definitions = Some(host);
+        self
+    }
+
     /// With the keys of the tracking links.
     pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
         self.signing = Some(Arc::new(keys));
@@ -103,6 +112,7 @@ impl AppState {
             api_journeys: None,
             topics: None,
             templates: None,
+            definitions: None,
         }
     }
 }
@@ -122,6 +132,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
         .merge(api::routes())
+        .merge(definitions::routes())
         .merge(track::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))

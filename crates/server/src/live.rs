@@ -18,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tidings_engine::{Change, ChangeKind, Engine, Observed, ProfileInput};
 use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
@@ -44,6 +45,32 @@ pub struct RecentChange {
     pub at: String,
 }
 
+/// How far a rebuild of the engine from the log has come.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Profiles built so far, and in all; `total` is 0 when none is running.
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+}
+
+impl Progress {
+    /// `(done, total)` while a rebuild runs.
+    pub fn running(&self) -> Option<(u64, u64)> {
+        let total = self.total.load(Ordering::Relaxed);
+        (total > 0).then(|| (self.done.load(Ordering::Relaxed), total))
+    }
+}
+
+/// What replacing the definitions did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replaced {
+    pub segments: usize,
+    pub stage_sets: usize,
+    /// Profiles whose state was rebuilt from their stored history.
+    pub profiles: usize,
+    pub took_ms: u64,
+}
+
 enum Cmd {
     /// Stored messages to apply, and the newest log position of their append
     /// (some of it may be covered by a merge's rebuild instead).
@@ -56,14 +83,20 @@ enum Cmd {
     },
     /// Advance to the clock's time, record, then answer.
     Sync(Sender<()>),
+    /// New definitions: rebuild every profile's state from its history, swap.
+    Replace(Box<tidings_rules::Workspace>, Sender<Result<Replaced, String>>),
     Stop,
 }
 
 /// The running engine, shared with the API.
 pub struct Live {
     pub workspace: WorkspaceId,
-    pub rules: Arc<tidings_rules::Workspace>,
+    rules: RwLock<Arc<tidings_rules::Workspace>>,
     pub engine: Arc<RwLock<Engine>>,
+    /// The rebuild under way, if any (at start or after new definitions).
+    pub progress: Arc<Progress>,
+    /// Held while new definitions are checked and rebuilt, one at a time.
+    pub replacing: Mutex<()>,
     pub recent: Arc<Mutex<HashMap<String, VecDeque<RecentChange>>>>,
     pub default_tz: TimeZone,
     /// Time moves only on [`Live::sync`] (a simulated clock), never by itself.
@@ -158,25 +191,15 @@ impl Live {
             },
             None => None,
         };
+        let progress = Arc::new(Progress::default());
         let (mut engine, mut last_seq) = match restored {
             Some(x) => x,
             None => {
-                let mut engine = Engine::new(&rules, default_tz.clone()).map_err(err)?;
+                let compiled = Arc::new(tidings_engine::Compiled::new(&rules).map_err(err)?);
                 let last = store.stats(workspace)?.last_seq;
-                let mut after = ProfileId(0);
-                let mut n = 0usize;
-                loop {
-                    let ids = store.profile_ids(workspace, after, PAGE)?;
-                    let Some(&l) = ids.last() else { break };
-                    after = l;
-                    for id in ids {
-                        let history = store.profile_history(workspace, id)?;
-                        engine.backfill(id, &ProfileInput::from_stored(&history), now).map_err(err)?;
-                        n += 1;
-                    }
-                }
+                let engine = build(&store, workspace, compiled, &default_tz, now, last, &progress)?;
                 tracing::info!(
-                    profiles = n,
+                    profiles = engine.profile_count(),
                     took_ms = started.elapsed().as_millis() as u64,
                     "segments built from the log"
                 );
@@ -202,8 +225,10 @@ impl Live {
         let (tx, rx) = unbounded();
         let live = Arc::new(Live {
             workspace,
-            rules: Arc::new(rules),
+            rules: RwLock::new(Arc::new(rules)),
             engine: Arc::new(RwLock::new(engine)),
+            progress,
+            replacing: Mutex::new(()),
             recent: Arc::default(),
             default_tz,
             manual,
@@ -235,6 +260,23 @@ impl Live {
         if self.tx.send(Cmd::Sync(tx)).is_ok() {
             let _ = rx.recv();
         }
+    }
+
+    /// The definitions the engine runs.
+    pub fn rules(&self) -> Arc<tidings_rules::Workspace> {
+        self.rules.read().clone()
+    }
+
+    /// Runs new definitions (already checked): every profile's state is
+    /// rebuilt from its stored history in parallel, with progress in
+    /// [`Live::progress`], while the old state keeps answering; then the
+    /// new state takes over and continues with what arrived meanwhile.
+    /// Memberships at the switch are set without entry or exit events;
+    /// changes after it are recorded as usual.
+    pub fn replace(&self, rules: tidings_rules::Workspace) -> Result<Replaced, String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx.send(Cmd::Replace(Box::new(rules), tx)).map_err(|_| "the segment engine has stopped".to_string())?;
+        rx.recv().map_err(|_| "the segment engine stopped while rebuilding".to_string())?
     }
 
     /// Stops the thread after it saved a snapshot.
@@ -308,6 +350,16 @@ impl Runner {
                         }
                     }
                 }
+                Ok(Cmd::Replace(rules, reply)) => match self.replace(*rules) {
+                    Ok((r, changes)) => {
+                        let _ = reply.send(Ok(r));
+                        changes
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        Vec::new()
+                    }
+                },
                 Ok(Cmd::Sync(done)) => {
                     let changes = self.live.engine.write().advance(self.clock.now());
                     self.record(changes);
@@ -419,6 +471,37 @@ impl Runner {
         }
     }
 
+    /// Builds the engine of new definitions from the log up to what this
+    /// thread has applied (later appends are queued for it), swaps it in,
+    /// and brings it to the clock's time.
+    fn replace(&mut self, rules: tidings_rules::Workspace) -> Result<(Replaced, Vec<Change>), String> {
+        let started = Instant::now();
+        let compiled = Arc::new(tidings_engine::Compiled::new(&rules).map_err(|e| e.to_string())?);
+        let now = self.clock.now();
+        let tz = self.live.default_tz.clone();
+        let mut engine =
+            build(&self.store, self.live.workspace, compiled, &tz, now, self.last_seq, &self.live.progress)
+                .map_err(|e| format!("could not read the event log: {e}"))?;
+        let changes = engine.advance(self.clock.now());
+        let replaced = Replaced {
+            segments: rules.segments().count(),
+            stage_sets: rules.stage_sets().count(),
+            profiles: engine.profile_count(),
+            took_ms: started.elapsed().as_millis() as u64,
+        };
+        *self.live.engine.write() = engine;
+        *self.live.rules.write() = Arc::new(rules);
+        self.live.recent.lock().clear();
+        self.save();
+        tracing::info!(
+            segments = replaced.segments,
+            profiles = replaced.profiles,
+            took_ms = replaced.took_ms,
+            "new definitions are live"
+        );
+        Ok((replaced, changes))
+    }
+
     fn save(&mut self) {
         let snap = self.live.engine.read().snapshot();
         match serde_json::to_vec(&snap) {
@@ -432,4 +515,87 @@ impl Runner {
         }
         self.last_snapshot = Instant::now();
     }
+}
+
+/// Profiles handed to a builder thread at a time.
+const CHUNK: usize = 256;
+
+/// An engine for `compiled` with every profile's state built from its
+/// stored history up to log position `upto`, as of `now`. Profiles are read
+/// and built on as many threads as there are cores; progress is counted in
+/// `progress` and logged every few seconds.
+fn build(
+    store: &Arc<dyn Store>,
+    ws: WorkspaceId,
+    compiled: Arc<tidings_engine::Compiled>,
+    tz: &TimeZone,
+    now: tidings_model::Micros,
+    upto: i64,
+    progress: &Progress,
+) -> Result<Engine, StoreError> {
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    let mut after = ProfileId(0);
+    loop {
+        let page = store.profile_ids(ws, after, PAGE)?;
+        let Some(&l) = page.last() else { break };
+        after = l;
+        ids.extend(page);
+    }
+    progress.done.store(0, Ordering::Relaxed);
+    progress.total.store(ids.len() as u64, Ordering::Relaxed);
+    let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) =
+        crossbeam_channel::bounded::<Result<Vec<(ProfileId, tidings_engine::ProfileState)>, StoreError>>(workers * 2);
+    let result = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (tx, ids, next, compiled) = (tx.clone(), &ids, &next, &compiled);
+            scope.spawn(move || {
+                loop {
+                    let from = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    if from >= ids.len() {
+                        return;
+                    }
+                    let chunk = &ids[from..(from + CHUNK).min(ids.len())];
+                    let built: Result<Vec<_>, StoreError> = chunk
+                        .iter()
+                        .map(|&id| {
+                            let mut history = store.profile_history(ws, id)?;
+                            history.retain(|e| e.seq <= upto);
+                            let input = ProfileInput::from_stored(&history);
+                            Ok((id, tidings_engine::build_state(compiled, tz, &input, now)))
+                        })
+                        .collect();
+                    let failed = built.is_err();
+                    if tx.send(built).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut logged = Instant::now();
+        for built in rx {
+            for (id, state) in built? {
+                engine.install(id, state).map_err(|e| StoreError::Database(format!("the segment engine: {e}")))?;
+                progress.done.fetch_add(1, Ordering::Relaxed);
+            }
+            if logged.elapsed() >= Duration::from_secs(2) {
+                logged = Instant::now();
+                let done = progress.done.load(Ordering::Relaxed);
+                tracing::info!(
+                    done,
+                    total = ids.len(),
+                    percent = (done * 100).checked_div(ids.len() as u64).unwrap_or(100),
+                    elapsed_s = started.elapsed().as_secs(),
+                    "building segments from the log"
+                );
+            }
+        }
+        Ok(())
+    });
+    progress.total.store(0, Ordering::Relaxed);
+    result.map(|()| engine)
 }

@@ -26,6 +26,33 @@ pub struct Server {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// Rule files kept in memory, for `/api/definitions`.
+struct MemoryDefinitions(parking_lot::Mutex<Vec<tidings_rules::SourceFile>>);
+
+impl tidings_server::definitions::DefinitionsHost for MemoryDefinitions {
+    fn rule_files(&self) -> Vec<tidings_rules::SourceFile> {
+        self.0.lock().clone()
+    }
+
+    fn check_rest(
+        &self,
+        _: &tidings_rules::Workspace,
+        _: &[String],
+    ) -> (Vec<tidings_rules::Diagnostic>, Vec<tidings_rules::SourceFile>) {
+        (Vec::new(), Vec::new())
+    }
+
+    fn write(&self, name: &str, text: &str) -> Result<(), String> {
+        let mut files = self.0.lock();
+        files.retain(|f| f.name != name);
+        files.push(tidings_rules::SourceFile::new(name, text));
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(())
+    }
+
+    fn replaced(&self, _: Arc<tidings_rules::Workspace>) {}
+}
+
 impl Server {
     /// Without segment definitions.
     pub fn start() -> Server {
@@ -49,7 +76,7 @@ impl Server {
         let app = match rules {
             None => AppState::new(store.clone(), Arc::new(WallClock), Vec::new()),
             Some(text) => {
-                let files = [tidings_rules::SourceFile::new("s.rules", text)];
+                let files = vec![tidings_rules::SourceFile::new("s.rules", text)];
                 let (rules, d) = tidings_rules::check_workspace(&files, None);
                 assert!(d.is_empty(), "{d:?}");
                 let clock = Arc::new(WallClock);
@@ -61,6 +88,7 @@ impl Server {
                     .with_live(live)
                     .with_api_journeys(vec!["everyone".into()])
                     .with_templates(["newsletter".to_string()])
+                    .with_definitions(Arc::new(MemoryDefinitions(parking_lot::Mutex::new(files))))
             }
         };
         let signing =

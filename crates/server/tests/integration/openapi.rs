@@ -56,7 +56,8 @@ fn every_documented_operation_answers_as_documented() {
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let concrete = path.replace("{user_id}", "doc-user").replace("{key}", "everyone");
+            let concrete =
+                path.replace("{user_id}", "doc-user").replace("{key}", "everyone").replace("{name}", "s.rules");
             let secured = op["security"].as_array().and_then(|a| a.first()).and_then(|o| o.as_object());
             let auth = match secured.and_then(|o| o.keys().next()).map(String::as_str) {
                 Some("writeKey") => Some(basic(&s.write)),
@@ -72,8 +73,12 @@ fn every_documented_operation_answers_as_documented() {
                 }
                 _ => json!({"userId": "doc-user"}),
             };
+            // The same rules again, as text.
+            let rules =
+                "segment carts { did \"Product Added\" in last 2d }\nsegment everyone { did \"E\" or not did \"E\" }\n";
             let r = match method.as_str() {
                 "get" => c.get(&concrete, auth.as_deref()).unwrap(),
+                "put" => c.request("PUT", &concrete, auth.as_deref(), &[], rules.as_bytes()).unwrap(),
                 "post" => c.post(&concrete, auth.as_deref(), body.to_string().as_bytes()).unwrap(),
                 m => panic!("undocumented method {m}"),
             };
@@ -89,6 +94,7 @@ fn every_documented_operation_answers_as_documented() {
             if auth.is_some() {
                 let r = match method.as_str() {
                     "get" => c.get(&concrete, None).unwrap(),
+                    "put" => c.request("PUT", &concrete, None, &[], rules.as_bytes()).unwrap(),
                     _ => c.post(&concrete, None, body.to_string().as_bytes()).unwrap(),
                 };
                 assert_eq!(r.status, 401, "{method} {path} without a key");
