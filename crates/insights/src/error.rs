@@ -51,6 +51,27 @@ pub enum InsightsError {
     /// A planned split weight was given for some variations but not all.
     #[error("a planned split must give a weight for every variation or for none")]
     PartialSplit,
+    /// A profile index is not below the population size.
+    #[error("{what}: profile {profile} is not below the population of {population}")]
+    ProfileOutOfRange {
+        /// Which list, e.g. `signal "vip"`.
+        what: String,
+        /// The index given.
+        profile: u32,
+        /// The population size.
+        population: u32,
+    },
+    /// A list of profile indices that must be strictly increasing is not.
+    #[error("{what}: profiles must be sorted and unique, but entry {position} is not above the one before")]
+    NotSortedUnique {
+        /// Which list.
+        what: String,
+        /// Index in the list of the first offending entry.
+        position: usize,
+    },
+    /// Two signals share a name.
+    #[error("signal {0:?} appears more than once")]
+    DuplicateSignal(String),
     /// The statistic is undefined for this input (for example a t-test
     /// between two groups with zero variance and different means).
     #[error("{0} is undefined for this input")]
