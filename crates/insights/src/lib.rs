@@ -29,13 +29,14 @@
 //! | [`incrementality::incrementality`] | treated vs holdout: difference and ratio with CIs | Newcombe 1998; Katz et al. 1978 |
 //! | [`outcomes::analyze_outcomes`], [`outcomes::OutcomeTally`] | per-recipient outcomes of a test: rates, revenue per recipient, lifts over the holdout, by attribute | Welch 1947; Holm 1979; and the above |
 //!
-//! # Signals ([`signals`])
+//! # Signals ([`signals`], [`signal_log`])
 //!
 //! | function | computes | reference |
 //! | --- | --- | --- |
 //! | [`signals::analyze_signals`] | per segment, event or trait: coverage, conversion with vs without, difference and ratio with CIs, z-test, Holm and BH p-values, ranked by the ratio's lower bound; association, not causation | Newcombe 1998; Katz et al. 1978; Holm 1979; Benjamini & Hochberg 1995 |
 //! | [`signals::SignalStats::too_small`] | segments smaller than one arm of a test that detects the minimum lift | Cohen 1988 |
 //! | [`signals::SignalReport::overlaps`], [`signals::jaccard`] | segment pairs with Jaccard index at or above a threshold, by merging sorted lists | Jaccard 1912 |
+//! | [`signal_log::SignalLog`] | from the event log: behaviour, segments and stages before a cut-off; conversion in a horizon after it | `spec/insights.md` |
 //!
 //! # Predictions ([`btyd`], [`rfm`])
 //!
@@ -63,6 +64,7 @@ mod optim;
 pub mod outcomes;
 pub mod report;
 pub mod rfm;
+pub mod signal_log;
 pub mod signals;
 mod special;
 

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/journeys/{key}/enter", axum::routing::post(journey_enter))
         .route("/api/broadcasts", axum::routing::post(broadcast_plan))
         .route("/api/report", get(report))
+        .route("/api/signals", get(signals))
 }
 
 /// What email did, from the event log in one pass: see [`tidings_insights::email`].
@@ -68,6 +69,119 @@ pub fn email_outcomes(
         }
     }
     Ok(acc.finish())
+}
+
+/// What the signal analysis looks at: behaviour in the `lookback` before
+/// `as_of - horizon`, conversion (`outcome`) in the `horizon` after it.
+#[derive(Debug, Clone)]
+pub struct SignalQuery {
+    pub as_of: tidings_model::Micros,
+    pub lookback: i64,
+    pub horizon: i64,
+    pub outcome: String,
+    pub options: tidings_insights::signals::SignalOptions,
+}
+
+/// Signal analysis and segment pruning over the event log (see
+/// [`tidings_insights::signal_log`]): the [`SignalReport`] as JSON with
+/// the windows it used.
+///
+/// [`SignalReport`]: tidings_insights::signals::SignalReport
+pub fn signal_report(
+    store: &dyn tidings_store::Store,
+    ws: WorkspaceId,
+    q: &SignalQuery,
+) -> tidings_store::Result<Value> {
+    use tidings_insights::email::LogEvent;
+    use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
+    let cut = q.as_of.saturating_sub(q.horizon);
+    let mut log = tidings_insights::signal_log::SignalLog::new(cut, q.lookback, q.horizon, &q.outcome);
+    let empty = Value::Null;
+    let mut after = 0;
+    loop {
+        let page = store.scan(ws, after, 10_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            // Pages and screens make a profile exist; the events named in rules are track calls.
+            let track = e.kind == tidings_model::MessageType::Track;
+            let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
+            if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
+                let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
+                log.add(LogEvent {
+                    profile: e.profile.0,
+                    name,
+                    timestamp: e.timestamp,
+                    properties: &body["properties"],
+                });
+            } else {
+                log.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &empty });
+            }
+        }
+    }
+    let c = log.finish();
+    let population = u32::try_from(c.profiles.len()).unwrap_or(u32::MAX);
+    let mut v = match tidings_insights::signals::analyze_signals(population, &c.converters, &c.signals, &q.options) {
+        Ok(r) => serde_json::to_value(r).unwrap_or_default(),
+        Err(e) => json!({"population": population, "signals": [], "overlaps": [], "error": e.to_string()}),
+    };
+    v["as_of"] = json!(format_time(q.as_of));
+    v["cut"] = json!(format_time(cut));
+    v["lookback_days"] = json!(q.lookback as f64 / tidings_model::time::DAY as f64);
+    v["horizon_days"] = json!(q.horizon as f64 / tidings_model::time::DAY as f64);
+    v["outcome"] = json!(q.outcome);
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+struct SignalsQuery {
+    as_of: Option<String>,
+    lookback: Option<String>,
+    horizon: Option<String>,
+    outcome: Option<String>,
+    min_lift: Option<f64>,
+}
+
+/// `GET /api/signals?lookback=30d&horizon=7d&outcome=Order%20Completed&as_of=T&min_lift=0.1`.
+async fn signals(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignalsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let duration = |name: &'static str, text: Option<String>, default: &str| {
+        let text = text.unwrap_or_else(|| default.into());
+        tidings_journeys::definition::parse_duration(&text).filter(|&w| w > 0).ok_or_else(|| {
+            ApiError::bad_request("invalid_window", format!("{name} {text:?} is not a duration like 30d or 72h"))
+        })
+    };
+    let lookback = duration("lookback", q.lookback, "30d")?;
+    let horizon = duration("horizon", q.horizon, "7d")?;
+    let as_of = match q.as_of {
+        None => app.clock.now(),
+        Some(t) => tidings_model::time::parse_time(&t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_time",
+                format!("as_of {t:?} is not an RFC 3339 time like 2026-03-01T00:00:00Z"),
+            )
+        })?,
+    };
+    let mut options = tidings_insights::signals::SignalOptions::default();
+    if let Some(l) = q.min_lift {
+        if !(l > 0.0 && l.is_finite()) {
+            return Err(ApiError::bad_request("invalid_min_lift", "min_lift is a relative lift above 0, like 0.1"));
+        }
+        options.min_relative_lift = l;
+    }
+    let query = SignalQuery {
+        as_of,
+        lookback,
+        horizon,
+        outcome: q.outcome.unwrap_or_else(|| "Order Completed".into()),
+        options,
+    };
+    let v = blocking(&app, move |s| signal_report(s, ws, &query)).await?;
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
