@@ -104,6 +104,7 @@ struct ProfileWorld<'a> {
     view: &'a ProfileView,
     rules: &'a tidings_rules::Workspace,
     tz: TimeZone,
+    winners: &'a std::collections::HashMap<String, String>,
 }
 
 impl World for ProfileWorld<'_> {
@@ -112,6 +113,9 @@ impl World for ProfileWorld<'_> {
     }
     fn time_zone(&self) -> TimeZone {
         self.tz.clone()
+    }
+    fn winner(&self, experiment: &str) -> Option<String> {
+        self.winners.get(experiment).cloned()
     }
 }
 
@@ -248,7 +252,12 @@ impl Automation {
                 let Some(v) = view.as_ref() else { return Ok(()) };
                 let at = e.timestamp.min(now);
                 let fx = {
-                    let world = ProfileWorld { view: v, rules: &assets.rules, tz: v.time_zone(&assets.default_tz) };
+                    let world = ProfileWorld {
+                        view: v,
+                        rules: &assets.rules,
+                        tz: v.time_zone(&assets.default_tz),
+                        winners: &self.trials.winners,
+                    };
                     advance(j, &mut saved.instance, Input::Event(name), at, &world)
                 };
                 let follow = self.perform(j, &saved, fx, v, now, report)?;
@@ -325,8 +334,12 @@ impl Automation {
             converted_at: None,
         };
         let fx = {
-            let world =
-                ProfileWorld { view: &view, rules: &self.assets.rules, tz: view.time_zone(&self.assets.default_tz) };
+            let world = ProfileWorld {
+                view: &view,
+                rules: &self.assets.rules,
+                tz: view.time_zone(&self.assets.default_tz),
+                winners: &self.trials.winners,
+            };
             advance(j, &mut saved.instance, Input::Start, now, &world)
         };
         report.entered += 1;
@@ -383,8 +396,12 @@ impl Automation {
                     return Ok(Vec::new());
                 };
                 let fx = {
-                    let world =
-                        ProfileWorld { view: &view, rules: &assets.rules, tz: view.time_zone(&assets.default_tz) };
+                    let world = ProfileWorld {
+                        view: &view,
+                        rules: &assets.rules,
+                        tz: view.time_zone(&assets.default_tz),
+                        winners: &self.trials.winners,
+                    };
                     advance(j, &mut saved.instance, Input::Timer, now, &world)
                 };
                 let follow = self.perform(j, &saved, fx, &view, now, report)?;
@@ -495,8 +512,11 @@ impl Automation {
                     traits.insert(trait_key, value);
                     emitted.extend(self.message(view, "identify", None, Value::Object(traits), &key, now));
                 }
-                Effect::Assigned { experiment, variation, key } => {
-                    let props = json!({"experiment_id": experiment, "variation_id": variation, "journey": j.key});
+                Effect::Assigned { experiment, variation, rollout, key } => {
+                    let mut props = json!({"experiment_id": experiment, "variation_id": variation, "journey": j.key});
+                    if rollout {
+                        props["phase"] = json!("rollout");
+                    }
                     emitted.extend(self.message(view, "track", Some("Experiment Viewed"), props, &key, now));
                 }
                 Effect::Webhook { url, step, key } => {

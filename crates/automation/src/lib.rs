@@ -25,6 +25,7 @@
 //!   marketing send bypasses suppression).
 //! - Every decision that is not "send now" is recorded with its reason.
 
+pub mod experiments;
 mod journey;
 mod send;
 pub mod sendtime;
@@ -158,6 +159,8 @@ pub struct Automation {
     names: journey::Names,
     /// For webhook steps.
     http: ureq::Agent,
+    /// Experiments with automatic rollout, and the winners decided.
+    trials: experiments::Trials,
     /// Time spent reading the log, firing timers, delivering and recording, for profiles.
     pub timing: [std::time::Duration; 4],
 }
@@ -185,6 +188,8 @@ impl Automation {
         };
         let uses_context = reads_context(&assets);
         let names = journey::Names::of(&assets.journeys);
+        let mut trials =
+            experiments::Trials::new(&assets.journeys, &tidings_store::learnings::load(store.as_ref(), workspace)?);
         let mut bought_together = BoughtTogether::new();
         let mut pattern = sendtime::Pattern::new(assets.default_tz.clone());
         let mut after = 0;
@@ -197,6 +202,7 @@ impl Automation {
                     view::learn_order(&mut bought_together, e);
                 }
                 pattern.learn(e);
+                trials.learn(e);
             }
             if after >= cursor {
                 break;
@@ -223,6 +229,7 @@ impl Automation {
             uses_context,
             names,
             http: webhook::agent(),
+            trials,
         })
     }
 
@@ -248,6 +255,7 @@ impl Automation {
         let result = result.and_then(|()| self.deliver_due(now, &mut report));
         let t3 = std::time::Instant::now();
         self.views.clear();
+        let result = result.and_then(|()| self.review_experiments(now));
         let flushed = self.flush();
         let t4 = std::time::Instant::now();
         for (i, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].into_iter().enumerate() {
@@ -285,11 +293,26 @@ impl Automation {
                     view::learn_order(&mut self.bought_together, e);
                 }
                 self.pattern.learn(e);
+                self.trials.learn(e);
                 self.on_event(e, now, report)?;
             }
             report.events += page.len();
             self.cursor = last;
             self.save_cursor(now)?;
+        }
+        Ok(())
+    }
+
+    /// Once an hour of the clock: takes decisions made by hand, reviews the
+    /// running experiments, and logs those decided now (see [`experiments`]).
+    fn review_experiments(&mut self, now: Micros) -> Result<()> {
+        if !self.trials.due(now) {
+            return Ok(());
+        }
+        self.trials.decided(&tidings_store::learnings::load(self.store.as_ref(), self.workspace)?);
+        for l in self.trials.review(now) {
+            tracing::info!(experiment = %l.experiment, winner = ?l.winner, result = %l.result, "experiment decided");
+            tidings_store::learnings::append(self.store.as_ref(), self.workspace, l)?;
         }
         Ok(())
     }

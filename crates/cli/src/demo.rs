@@ -316,6 +316,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             window: "30d".into(),
             value: Some("revenue".into()),
             by: Vec::new(),
+            by_segment: false,
             format: "text".into(),
             quiet: true,
         }),

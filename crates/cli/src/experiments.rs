@@ -30,6 +30,22 @@ pub enum ExperimentsCommand {
     /// Analyse an experiment: rates with Wilson intervals, lift, z-test with Holm,
     /// probability to beat control, Welch's t for values, sample-ratio check.
     Report(ReportArgs),
+    /// The learnings log: concluded experiments with hypothesis, who took
+    /// part, result and decision, newest first (searchable).
+    Learnings(LearningsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LearningsArgs {
+    /// Only entries with every one of these words somewhere in their text.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// The data folder.
+    #[arg(long, default_value = "./tidings-data")]
+    pub data: PathBuf,
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,6 +73,10 @@ pub struct ReportArgs {
     /// Break the analysis down by a trait (its value as of exposure); repeatable.
     #[arg(long)]
     pub by: Vec<String>,
+    /// Break the analysis down by the segments each person was in at exposure:
+    /// with a holdout as the control, the lift of email per segment.
+    #[arg(long)]
+    pub by_segment: bool,
     /// Output format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
@@ -70,7 +90,8 @@ struct Exposure {
     variation: String,
     converted: bool,
     value: f64,
-    groups: Vec<(String, String)>,
+    /// The breakdown groups the profile belongs to (a trait's value, a segment).
+    groups: Vec<String>,
 }
 
 enum Seen {
@@ -123,7 +144,46 @@ fn str_prop(props: &Value, keys: &[&str]) -> Option<String> {
 pub fn run(args: ExperimentsArgs) -> Result<()> {
     match args.command {
         ExperimentsCommand::Report(a) => report(a),
+        ExperimentsCommand::Learnings(a) => learnings(a),
     }
+}
+
+fn learnings(a: LearningsArgs) -> Result<()> {
+    let config = Config::load(&a.data)?;
+    let store = open_store(&a.data, &config, Mode::ReadOnly)?;
+    let ws = workspace(store.as_ref(), config.workspace_name())?;
+    let mut all = tidings_store::learnings::load(store.as_ref(), ws)?;
+    if let Some(q) = &a.search {
+        all.retain(|l| l.matches(q));
+    }
+    all.reverse();
+    if a.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!(
+            "No learnings{}. Experiments enter the log when a split with `rollout = true` is decided, \
+             or by hand with POST /api/learnings.",
+            a.search.as_ref().map(|q| format!(" matching {q:?}")).unwrap_or_default()
+        );
+    }
+    for l in &all {
+        println!("{}  {} ({})", tidings_model::time::format_time(l.concluded_at), l.experiment, l.source);
+        let line = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                println!("  {k:<11} {v}");
+            }
+        };
+        line("journey", l.journey.as_deref());
+        line("hypothesis", l.hypothesis.as_deref());
+        line("who", l.segment.as_deref());
+        line("metric", Some(&l.metric));
+        line("result", Some(&l.result));
+        line("decision", Some(&l.decision));
+        println!();
+    }
+    Ok(())
 }
 
 fn report(a: ReportArgs) -> Result<()> {
@@ -166,7 +226,7 @@ fn report(a: ReportArgs) -> Result<()> {
                     .unwrap_or(0.0);
             }
         }
-        let groups = if a.by.is_empty() {
+        let mut groups: Vec<String> = if a.by.is_empty() {
             Vec::new()
         } else {
             let traits = traits_as_of(history, at);
@@ -177,15 +237,18 @@ fn report(a: ReportArgs) -> Result<()> {
                         Some(Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
                     };
-                    (t.clone(), v)
+                    if a.by.len() == 1 { format!("{t}: {v}") } else { format!("{t}={v}") }
                 })
                 .collect()
         };
+        if a.by_segment {
+            groups.extend(segments_at(history, at).into_iter().map(|s| format!("in segment {s}")));
+        }
         Some(Seen::Exposed(Exposure { variation, converted, value, groups }))
     })?;
 
     let mut overall: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut by: BTreeMap<(String, String), BTreeMap<String, Acc>> = BTreeMap::new();
+    let mut by: BTreeMap<String, BTreeMap<String, Acc>> = BTreeMap::new();
     let mut excluded = 0u64;
     for s in &seen {
         match s {
@@ -228,8 +291,8 @@ fn report(a: ReportArgs) -> Result<()> {
     let options = ReportOptions::default();
     let mut report = experiment_report(&a.experiment, &control, &inputs(&overall), &options)?;
     let mut skipped = Vec::new();
-    for ((trait_name, value), accs) in &by {
-        let key = if a.by.len() == 1 { value.clone() } else { format!("{trait_name}={value}") };
+    for (key, accs) in &by {
+        let key = key.clone();
         if accs.len() < overall.len() || accs.values().any(|x| x.exposed == 0) {
             skipped.push(format!("{key}: not every variation has profiles here"));
             continue;
@@ -255,6 +318,34 @@ fn report(a: ReportArgs) -> Result<()> {
         _ => print!("{}", text(&report, &a, excluded, &skipped)),
     }
     Ok(())
+}
+
+/// The segments a profile was in at `at`, from its `Segment Entered` and
+/// `Segment Exited` events up to then, sorted.
+fn segments_at(history: &[tidings_model::StoredEvent], at: Micros) -> Vec<String> {
+    let mut changes: Vec<(Micros, i64, String, bool)> = history
+        .iter()
+        .filter(|e| e.timestamp <= at)
+        .filter_map(|e| {
+            let entered = match e.event.as_deref() {
+                Some("Segment Entered") => true,
+                Some("Segment Exited") => false,
+                _ => return None,
+            };
+            let segment = str_prop(body(e).get("properties")?, &["segment"])?;
+            Some((e.timestamp, e.seq, segment, entered))
+        })
+        .collect();
+    changes.sort();
+    let mut now = std::collections::BTreeSet::new();
+    for (_, _, s, entered) in changes {
+        if entered {
+            now.insert(s);
+        } else {
+            now.remove(&s);
+        }
+    }
+    now.into_iter().collect()
 }
 
 fn pct(x: f64) -> String {
@@ -307,6 +398,32 @@ fn analysis_table(out: &mut String, a: &ExperimentAnalysis, with_value: bool) {
             }
         }
     }
+    // The lift over the control as a difference and a ratio, each with its interval.
+    if let Some(c) = a.variations.first() {
+        for v in &a.variations[1..] {
+            if let Ok(i) = tidings_insights::incrementality::incrementality(
+                v.conversions,
+                v.exposed,
+                c.conversions,
+                c.exposed,
+                0.05,
+            ) {
+                let ratio = match (i.ratio, i.ratio_ci_low, i.ratio_ci_high) {
+                    (Some(r), Some(lo), Some(hi)) => format!("ratio {r:.3} [{lo:.3}, {hi:.3}]"),
+                    _ => "ratio undefined (no conversions on one side)".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{} over {}: difference {:+.2} points [{:+.2}, {:+.2}], {ratio}",
+                    v.name,
+                    c.name,
+                    100.0 * i.diff,
+                    100.0 * i.diff_ci_low,
+                    100.0 * i.diff_ci_high
+                );
+            }
+        }
+    }
     let warn = if a.srm.p < 0.001 { "  <- assignment looks broken" } else { "" };
     let _ = writeln!(out, "sample ratio: chi-square {:.3}, p = {}{warn}", a.srm.chi2, p(a.srm.p));
 }
@@ -328,7 +445,7 @@ fn text(r: &ExperimentReport, a: &ReportArgs, excluded: u64, skipped: &[String])
     let _ = writeln!(out);
     analysis_table(&mut out, &r.analysis, a.value.is_some());
     for (k, analysis) in &r.breakdown {
-        let _ = writeln!(out, "\n{}: {k}", a.by.join(", "));
+        let _ = writeln!(out, "\n{k}");
         analysis_table(&mut out, analysis, a.value.is_some());
     }
     for s in skipped {
@@ -338,8 +455,8 @@ fn text(r: &ExperimentReport, a: &ReportArgs, excluded: u64, skipped: &[String])
         out,
         "\nmethods: rate = converted/exposed with a 95% Wilson interval; lift relative to the control; \
          two-proportion z-test (pooled, two-sided), Holm-adjusted across variations; P(beat) with Beta(1,1) \
-         priors; p (seq): mSPRT always-valid p-value; values: Welch's t-test; sample ratio: chi-square \
-         against an equal split."
+         priors; p (seq): mSPRT always-valid p-value; difference: Newcombe hybrid score interval, ratio: Katz \
+         log interval (95%); values: Welch's t-test; sample ratio: chi-square against an equal split."
     );
     out
 }

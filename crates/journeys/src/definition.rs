@@ -41,7 +41,10 @@
 //! Other steps: `wait_until = { time = "09:00", days = ["saturday"] }` (the
 //! profile's local time), `split = [{ to = "a", percent = 45 }, { to = "b",
 //! percent = 45 }, { holdout = true, percent = 10 }]` with `experiment =
-//! "NAME"`, `set_trait = { key = "nudged", value = true }`, `webhook = { url
+//! "NAME"` (and optionally `hypothesis = "..."`, `metric = "Order
+//! Completed"`, `window = "7d"`, and `rollout = true` to send everyone
+//! outside the holdout to the winner once the runner's sequential test
+//! declares one), `set_trait = { key = "nudged", value = true }`, `webhook = { url
 //! = "https://..." }`, `exit = true`. Conditions are the rule language of
 //! `spec/segments.md`; write them in single quotes (TOML literal strings)
 //! so that diagnostics point at the right column.
@@ -66,6 +69,30 @@ impl Amend for Diagnostic {
     fn one_of(&mut self, expected: Vec<String>) -> &mut Self {
         self.expected = expected;
         self
+    }
+}
+
+/// What a split tests and what happens when it is decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentPlan {
+    /// What the marketer expects, for the learnings log.
+    pub hypothesis: Option<String>,
+    /// The conversion event, counted within `window` of exposure.
+    pub metric: String,
+    pub window: Micros,
+    /// When the always-valid sequential test declares a winner, every later
+    /// entry (except the holdout's share) goes to it.
+    pub rollout: bool,
+}
+
+impl Default for ExperimentPlan {
+    fn default() -> ExperimentPlan {
+        ExperimentPlan {
+            hypothesis: None,
+            metric: "Order Completed".into(),
+            window: 7 * tidings_model::time::DAY,
+            rollout: false,
+        }
     }
 }
 
@@ -155,6 +182,7 @@ pub enum StepKind {
     Split {
         experiment: String,
         arms: Vec<(Option<usize>, u32)>,
+        plan: ExperimentPlan,
     },
     SetTrait {
         key: String,
@@ -230,6 +258,10 @@ struct RawStep {
     otherwise: Option<Spanned<String>>,
     split: Option<Vec<RawArm>>,
     experiment: Option<String>,
+    hypothesis: Option<String>,
+    metric: Option<String>,
+    window: Option<Spanned<String>>,
+    rollout: Option<Spanned<bool>>,
     set_trait: Option<RawSetTrait>,
     webhook: Option<RawWebhook>,
     exit: Option<bool>,
@@ -581,7 +613,28 @@ fn steps(cx: &mut Ctx<'_>, raw: &[Spanned<RawStep>]) -> Vec<Step> {
                 cx.err(Code::SplitPercent, at, format!("the arms' percentages add up to {total}, not 100"));
             }
             let experiment = r.experiment.clone().unwrap_or_else(|| format!("{}:{}", "split", names[i]));
-            kinds.push(StepKind::Split { experiment, arms: out_arms });
+            let mut plan = ExperimentPlan { hypothesis: r.hypothesis.clone(), ..ExperimentPlan::default() };
+            if let Some(m) = &r.metric {
+                plan.metric = m.clone();
+            }
+            if let Some(w) = &r.window {
+                plan.window = cx.duration(w, "window");
+            }
+            if let Some(ro) = &r.rollout {
+                plan.rollout = *ro.get_ref();
+                if plan.rollout && out_arms.iter().filter(|a| a.0.is_some()).count() < 2 {
+                    cx.err(Code::JourneyField, ro.span(), "`rollout` needs at least two arms to choose between");
+                }
+            }
+            kinds.push(StepKind::Split { experiment, arms: out_arms, plan });
+        } else if let Some(at) = r.rollout.as_ref().map(|x| x.span()).or(r.window.as_ref().map(|x| x.span())) {
+            cx.err(Code::JourneyField, at, "`rollout` and `window` belong to a `split` step");
+        } else if r.hypothesis.is_some() || r.metric.is_some() || r.experiment.is_some() {
+            cx.err(
+                Code::JourneyField,
+                span.clone(),
+                "`experiment`, `hypothesis` and `metric` belong to a `split` step",
+            );
         }
         if let Some(t) = &r.set_trait {
             let value = serde_json::to_value(&t.value).unwrap_or(serde_json::Value::Null);

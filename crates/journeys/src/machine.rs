@@ -101,6 +101,9 @@ pub enum Effect {
     Assigned {
         experiment: String,
         variation: String,
+        /// Assigned to a decided experiment's winner, not at random.
+        #[serde(default)]
+        rollout: bool,
         key: String,
     },
     /// Wake the instance (run [`advance`] with [`Input::Timer`]) at this time.
@@ -118,6 +121,11 @@ pub trait World {
     fn holds(&self, condition: &Condition, now: Micros) -> bool;
     /// The profile's time zone.
     fn time_zone(&self) -> TimeZone;
+    /// The variation (a step id) an experiment rolled out after it was
+    /// decided, if it was.
+    fn winner(&self, _experiment: &str) -> Option<String> {
+        None
+    }
 }
 
 impl Instance {
@@ -271,7 +279,7 @@ pub fn advance(j: &Journey, inst: &mut Instance, input: Input<'_>, now: Micros, 
             StepKind::Branch { condition, then, otherwise } => {
                 next = if world.holds(condition, now) { *then } else { *otherwise };
             }
-            StepKind::Split { experiment, arms } => {
+            StepKind::Split { experiment, arms, .. } => {
                 let bucket = arm_bucket(experiment, inst.profile);
                 let mut upper = 0;
                 let mut chosen = arms.last().copied().unwrap_or((None, 100));
@@ -282,12 +290,23 @@ pub fn advance(j: &Journey, inst: &mut Instance, input: Input<'_>, now: Micros, 
                         break;
                     }
                 }
+                let id = |i: usize| j.steps.get(i).map_or_else(|| "exit".to_string(), |s| s.id.clone());
+                // Decided: everyone outside the holdout gets the winner.
+                let winner = world.winner(experiment);
+                let rollout = chosen.0.is_some()
+                    && winner.as_ref().is_some_and(|w| match arms.iter().find(|a| a.0.is_some_and(|i| id(i) == *w)) {
+                        Some(&a) => {
+                            chosen = a;
+                            true
+                        }
+                        None => false,
+                    });
                 let variation = match chosen.0 {
-                    Some(i) => j.steps.get(i).map_or_else(|| "exit".to_string(), |s| s.id.clone()),
+                    Some(i) => id(i),
                     None => "holdout".to_string(),
                 };
                 inst.arms.insert(experiment.clone(), variation.clone());
-                fx.push(Effect::Assigned { experiment: experiment.clone(), variation, key });
+                fx.push(Effect::Assigned { experiment: experiment.clone(), variation, rollout, key });
                 match chosen.0 {
                     Some(i) => next = Some(i),
                     None => return finish(inst, Outcome::Holdout, now, fx),

@@ -173,6 +173,14 @@ fn broken_journeys_get_located_diagnostics() {
     assert!(out.contains("`best_hour` belongs to a `send` step") && out.contains("j.toml:6:"), "{out}");
     let out = diagnose("key = \"s\"\n[trigger]\napi = true\n[[step]]\nsend = \"x\"\nbest_hour = \"soon\"\n", &["x"]);
     assert!(out.contains("best_hour \"soon\" is not a duration"), "{out}");
+
+    // Experiment settings belong to a split, and a rollout needs two arms to choose from.
+    let out = diagnose("key = \"s\"\n[trigger]\napi = true\n[[step]]\nsend = \"x\"\nrollout = true\n", &["x"]);
+    assert!(out.contains("`rollout` and `window` belong to a `split` step") && out.contains("j.toml:6:"), "{out}");
+    let one_arm = "key = \"s\"\n[trigger]\napi = true\n[[step]]\nsplit = [{ to = \"a\", percent = 90 }, { holdout = true, percent = 10 }]\nrollout = true\nwindow = \"a week\"\n[[step]]\nid = \"a\"\nsend = \"x\"\n";
+    let out = diagnose(one_arm, &["x"]);
+    assert!(out.contains("`rollout` needs at least two arms"), "{out}");
+    assert!(out.contains("window \"a week\" is not a duration"), "{out}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/broadcasts", axum::routing::post(broadcast_plan))
         .route("/api/report", get(report))
         .route("/api/signals", get(signals))
+        .route("/api/learnings", get(learnings).post(add_learning))
 }
 
 /// What email did, from the event log in one pass: see [`tidings_insights::email`].
@@ -182,6 +183,86 @@ async fn signals(
     };
     let v = blocking(&app, move |s| signal_report(s, ws, &query)).await?;
     Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct LearningsQuery {
+    q: Option<String>,
+}
+
+/// `GET /api/learnings?q=WORDS`: the learnings log, newest first, those
+/// with every word somewhere in their text when `q` is given.
+async fn learnings(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LearningsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let mut all = blocking(&app, move |s| tidings_store::learnings::load(s, ws)).await?;
+    if let Some(q) = q.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        all.retain(|l| l.matches(q));
+    }
+    all.reverse();
+    Ok(Json(json!({"learnings": all})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLearning {
+    experiment: String,
+    #[serde(default)]
+    journey: Option<String>,
+    #[serde(default)]
+    hypothesis: Option<String>,
+    #[serde(default)]
+    segment: Option<String>,
+    #[serde(default)]
+    metric: Option<String>,
+    result: String,
+    decision: String,
+    /// A variation (a split's step id) to roll out to everyone outside the holdout.
+    #[serde(default)]
+    winner: Option<String>,
+}
+
+/// `POST /api/learnings`: concludes an experiment by hand (what was
+/// learned and decided); with `winner`, journeys roll it out within the
+/// hour. An experiment is concluded once: a second time is `409`.
+async fn add_learning(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let ws = admin(&app, &headers).await?;
+    let n: NewLearning = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+    for (field, value) in [("experiment", &n.experiment), ("result", &n.result), ("decision", &n.decision)] {
+        if value.trim().is_empty() {
+            return Err(ApiError::bad_request("missing_field", format!("\"{field}\" must not be empty")));
+        }
+    }
+    let entry = tidings_store::learnings::Learning {
+        experiment: n.experiment,
+        journey: n.journey,
+        hypothesis: n.hypothesis,
+        segment: n.segment,
+        metric: n.metric.unwrap_or_else(|| "Order Completed".into()),
+        result: n.result,
+        decision: n.decision,
+        winner: n.winner,
+        concluded_at: app.clock.now(),
+        source: "manual".into(),
+        details: Value::Null,
+    };
+    let stored = entry.clone();
+    if !blocking(&app, move |s| tidings_store::learnings::append(s, ws, stored)).await? {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "already_concluded",
+            format!("experiment {:?} is already in the learnings log; GET /api/learnings shows it", entry.experiment),
+        ));
+    }
+    Ok((axum::http::StatusCode::CREATED, Json(serde_json::to_value(entry).unwrap_or_default())))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@
 //! [`conformance`] holds the one suite both backends must pass.
 
 pub mod conformance;
+pub mod learnings;
 
 use serde::Serialize;
 use tidings_model::{KeyKind, Message, Micros, ProfileId, StoredEvent, WorkspaceId, traits::Traits};

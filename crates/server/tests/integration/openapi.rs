@@ -68,6 +68,9 @@ fn every_documented_operation_answers_as_documented() {
                 "/v1/batch" | "/v1/import" => json!({"batch": [{"type": "track", "userId": "doc-user", "event": "E"}]}),
                 "/v1/track" => json!({"userId": "doc-user", "event": "E"}),
                 "/v1/alias" => json!({"userId": "doc-user", "previousId": "anon-doc"}),
+                "/api/learnings" => {
+                    json!({"experiment": "doc", "result": "no difference", "decision": "keep the control"})
+                }
                 "/api/broadcasts" => {
                     json!({"name": "doc", "template": "newsletter", "audience": "in segment everyone"})
                 }
