@@ -33,8 +33,38 @@ pub enum ExperimentsCommand {
     /// The learnings log: concluded experiments with hypothesis, who took
     /// part, result and decision, newest first (searchable).
     Learnings(LearningsArgs),
+    /// The power and sample-size calculator: how many people each arm needs
+    /// to detect a lift (and how long that takes), or the power of a given size.
+    Plan(PlanArgs),
 }
 
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The control's conversion rate, e.g. 0.05 or 5%.
+    #[arg(long)]
+    pub baseline: String,
+    /// The smallest relative lift worth detecting, e.g. 0.1 or 10%.
+    #[arg(long, default_value = "10%")]
+    pub lift: String,
+    /// Significance level (two-sided).
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Power: the chance to detect the lift when it is real.
+    #[arg(long, default_value_t = 0.8)]
+    pub power: f64,
+    /// Variations besides the control (the level is Holm/Bonferroni-split across them).
+    #[arg(long, default_value_t = 1)]
+    pub challengers: u32,
+    /// People entering the experiment per day, to say how long it must run.
+    #[arg(long)]
+    pub per_day: Option<f64>,
+    /// Share held out (gets nothing), e.g. 10%; it adds people, not arms.
+    #[arg(long, default_value = "0")]
+    pub holdout: String,
+    /// Instead of sizing: the power with this many people per arm.
+    #[arg(long)]
+    pub per_arm: Option<u64>,
+}
 #[derive(clap::Args, Debug)]
 pub struct LearningsArgs {
     /// Only entries with every one of these words somewhere in their text.
@@ -145,7 +175,82 @@ pub fn run(args: ExperimentsArgs) -> Result<()> {
     match args.command {
         ExperimentsCommand::Report(a) => report(a),
         ExperimentsCommand::Learnings(a) => learnings(a),
+        ExperimentsCommand::Plan(a) => plan(a),
     }
+}
+
+/// A share written as 0.05 or 5%.
+fn share(flag: &str, text: &str) -> Result<f64> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    };
+    v.ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .with_context(|| format!("--{flag} {text:?}: give a share like 0.05 or 5%"))
+}
+
+fn plan(a: PlanArgs) -> Result<()> {
+    let baseline = share("baseline", &a.baseline)?;
+    let lift = share("lift", &a.lift)?;
+    let holdout = share("holdout", &a.holdout)?;
+    if !(0.0..1.0).contains(&holdout) {
+        bail!("--holdout {:?}: give a share below 100%, like 10%", a.holdout);
+    }
+    if a.challengers == 0 {
+        bail!("--challengers: at least 1 variation besides the control");
+    }
+    let target = baseline * (1.0 + lift);
+    if !(baseline > 0.0 && target < 1.0 && lift > 0.0) {
+        bail!(
+            "a control rate of {:.3}% with a lift of {:+.1}% is not a test of two rates between 0 and 100%; \
+             give --baseline above 0 and a --lift above 0 that keeps the target below 100%",
+            100.0 * baseline,
+            100.0 * lift
+        );
+    }
+    // Holm's first step: the smallest p-value is compared with alpha / m.
+    let alpha = a.alpha / f64::from(a.challengers);
+    let arms = 1 + a.challengers;
+    println!(
+        "Control {:.3}% -> {:.3}% ({:+.1}%): two-sided z-test at alpha {}{}, power {}.",
+        100.0 * baseline,
+        100.0 * target,
+        100.0 * lift,
+        a.alpha,
+        if a.challengers > 1 {
+            format!(" (/{} for {} challengers, Holm)", a.challengers, a.challengers)
+        } else {
+            String::new()
+        },
+        a.power
+    );
+    if let Some(n) = a.per_arm {
+        let p = tidings_insights::ab::power_two_proportions(baseline, target, n as f64, alpha, 1.0)
+            .map_err(|e| anyhow::anyhow!("{e}; give --baseline and --lift so that both rates lie between 0 and 1"))?;
+        println!("With {n} people per arm the power is {:.1}%.", 100.0 * p);
+        return Ok(());
+    }
+    let plan = tidings_insights::ab::plan_two_proportions(baseline, target, alpha, a.power, 1.0)
+        .map_err(|e| anyhow::anyhow!("{e}; give --baseline and --lift so that both rates lie between 0 and 1"))?;
+    let per_arm = plan.n_control;
+    let tested = per_arm * u64::from(arms);
+    let total = (tested as f64 / (1.0 - holdout)).ceil() as u64;
+    println!("Each of the {arms} arms needs {per_arm} people (Cohen's h {:.4}).", plan.cohens_h);
+    if holdout > 0.0 {
+        println!("With {:.0}% held out: {total} people in all.", 100.0 * holdout);
+    } else {
+        println!("{total} people in all.");
+    }
+    if let Some(d) = a.per_day.filter(|d| *d > 0.0) {
+        println!("At {d} people a day that takes {:.0} days.", (total as f64 / d).ceil());
+    }
+    println!(
+        "Method: normal approximation with Cohen's h (as statsmodels NormalIndPower); a sequential (mSPRT) \
+         review needs more people than this fixed-horizon size in exchange for looking as often as you like."
+    );
+    Ok(())
 }
 
 fn learnings(a: LearningsArgs) -> Result<()> {
