@@ -63,6 +63,16 @@ fn rendered_dom(browser: &Path, url: &str) -> String {
     std::fs::read_to_string(out).unwrap()
 }
 
+/// A child process killed when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The status line's element, as rendered: `<p id="status" class=... >text`.
 fn status(dom: &str) -> &str {
     let at = dom.find("<p id=\"status\"").expect("a status line");
@@ -149,7 +159,8 @@ fn a_browser_draws_every_chart_from_the_admin_api() {
     )
     .unwrap();
     let addr = free_addr();
-    let mut server = serve(dir.path(), addr);
+    // Stopped however the test ends, so a failed assertion leaves no server behind.
+    let _server = Stopped(serve(dir.path(), addr));
     let mut c = Client::new(addr);
 
     // Before any event: no charts of email, and saying so is not an error.
@@ -212,6 +223,4 @@ fn a_browser_draws_every_chart_from_the_admin_api() {
         "{dom}"
     );
     assert!(!dom.contains("<svg class=\"chart\""), "{dom}");
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
