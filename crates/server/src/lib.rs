@@ -1,5 +1,6 @@
 //! The HTTP surface of Tidings on one port: the Segment-compatible ingest
-//! API (`/v1/*`), the admin API (`/api/*`), `/healthz` and `/metrics`.
+//! API (`/v1/*`), the admin API (`/api/*`), the dashboard (`/dashboard`),
+//! `/healthz` and `/metrics`.
 //!
 //! Architecture invariants:
 //! - A `200` from ingest means the messages are durable: handlers wait for
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod dashboard;
 pub mod definitions;
 pub mod error;
 pub mod ingest;
@@ -134,6 +136,7 @@ pub fn router(app: AppState) -> Router {
         .merge(api::routes())
         .merge(definitions::routes())
         .merge(track::routes())
+        .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

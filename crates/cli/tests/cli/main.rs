@@ -1,6 +1,7 @@
 //! The `tidings` binary as a user runs it.
 
 mod crash;
+mod dashboard;
 mod definitions;
 mod demo;
 mod import;

@@ -1,5 +1,6 @@
 //! The HTTP surface end to end: a real server on a real socket, over SQLite.
 
+mod dashboard;
 mod experiments;
 mod ingest;
 mod journeys;
