@@ -54,6 +54,13 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 # dkim_key_file = "dkim.pem"
 # dkim_selector = "tidings"
 # dkim_domain = "example.com"
+
+[predict]
+# While serving, refit BG/NBD and Gamma-Gamma on every buyer's orders this
+# often and store predicted_clv, p_alive, expected_orders_<horizon> and rfm
+# as traits (rules can use them). "off" turns it off.
+# every = "1d"
+# horizon = "90d"
 "#;
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +76,17 @@ pub struct Config {
     pub tracking: TrackingConfig,
     #[serde(default)]
     pub mail: MailConfig,
+    #[serde(default)]
+    pub predict: PredictConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictConfig {
+    /// How often `serve` refreshes the prediction traits ("off": never) [default: 1d].
+    pub every: Option<String>,
+    /// How far ahead `expected_orders_<horizon>` looks [default: 90d].
+    pub horizon: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -59,7 +59,7 @@ pub struct PredictArgs {
 }
 
 #[derive(Serialize)]
-struct ProfilePrediction {
+pub struct ProfilePrediction {
     user_id: String,
     frequency: u32,
     recency: f64,
@@ -75,7 +75,7 @@ struct ProfilePrediction {
 
 /// Calibration: mean predicted vs actual holdout purchases by calibration frequency.
 #[derive(Serialize)]
-struct CalibrationRow {
+pub struct CalibrationRow {
     frequency: String,
     customers: usize,
     predicted: f64,
@@ -89,19 +89,74 @@ pub fn run(a: PredictArgs) -> Result<()> {
         Some(t) => parse_time(t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time"))?,
         None => WallClock.now(),
     };
-    let end_day = i32::try_from(as_of.div_euclid(DAY)).context("--as-of is out of range")?;
     let config = Config::load(&a.data)?;
     let mode = if a.write_traits { Mode::ReadWrite } else { Mode::ReadOnly };
     let store = open_store(&a.data, &config, mode)?;
     let ws = workspace(store.as_ref(), a.workspace.as_deref().unwrap_or(config.workspace_name()))?;
+    let model =
+        Model { event: a.event.clone(), value: a.value.clone(), clv_months: a.clv_months, discount: a.discount };
+    let Predictions { bg, gg, profiles, calibration } = predict(&store, ws, &model, as_of, horizon, a.quiet)?;
+    if a.write_traits {
+        let messages = trait_messages(&profiles, &a.horizon, as_of, WallClock.now())?;
+        for chunk in messages.chunks(5_000) {
+            store.append(&[AppendBatch { workspace: ws, messages: chunk.to_vec() }])?;
+        }
+        eprintln!("wrote predicted_clv, p_alive, expected_orders_{} and rfm to {} profiles", a.horizon, profiles.len());
+    }
+
+    match a.format.as_str() {
+        "json" => {
+            let out = json!({
+                "as_of": format_time(as_of),
+                "horizon": a.horizon,
+                "bg_nbd": bg,
+                "gamma_gamma": gg,
+                "calibration": calibration,
+                "profiles": profiles,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        _ => print!("{}", text(&a, as_of, &bg, &gg, &profiles, calibration.as_deref())),
+    }
+    Ok(())
+}
+
+/// What is predicted from: the purchase event, its value property, and the
+/// lifetime-value settings.
+pub struct Model {
+    pub event: String,
+    pub value: String,
+    pub clv_months: u32,
+    pub discount: f64,
+}
+
+/// The fitted models and every buyer's predictions, sorted by user id.
+pub struct Predictions {
+    pub bg: BgNbdFit,
+    pub gg: GammaGammaFit,
+    pub profiles: Vec<ProfilePrediction>,
+    pub calibration: Option<Vec<CalibrationRow>>,
+}
+
+/// Fits the models on the purchases up to `as_of` (calibration end: its
+/// UTC date) and predicts every buyer `horizon` ahead.
+pub fn predict(
+    store: &std::sync::Arc<dyn tidings_store::Store>,
+    ws: tidings_model::WorkspaceId,
+    m: &Model,
+    as_of: Micros,
+    horizon: Micros,
+    quiet: bool,
+) -> Result<Predictions> {
+    let end_day = i32::try_from(as_of.div_euclid(DAY)).context("--as-of is out of range")?;
 
     // (user id, purchases as (day, value)), purchases up to as_of.
-    let buyers: Vec<(String, Vec<(i32, f64)>)> = for_each_profile(&store, ws, a.quiet, |p, history| {
+    let buyers: Vec<(String, Vec<(i32, f64)>)> = for_each_profile(store, ws, quiet, |p, history| {
         let purchases: Vec<(i32, f64)> = history
             .iter()
-            .filter(|e| e.event.as_deref() == Some(a.event.as_str()) && e.timestamp <= as_of)
+            .filter(|e| e.event.as_deref() == Some(m.event.as_str()) && e.timestamp <= as_of)
             .map(|e| {
-                let v = body(e).get("properties").and_then(|p| p.get(&a.value)).and_then(Value::as_f64);
+                let v = body(e).get("properties").and_then(|p| p.get(&m.value)).and_then(Value::as_f64);
                 (e.timestamp.div_euclid(DAY) as i32, v.filter(|v| v.is_finite()).unwrap_or(0.0))
             })
             .collect();
@@ -112,7 +167,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         bail!(
             "only {} profiles have a {:?} by {}; the models need more buyers",
             buyers.len(),
-            a.event,
+            m.event,
             format_time(as_of)
         );
     }
@@ -152,41 +207,31 @@ pub fn run(a: PredictArgs) -> Result<()> {
             p_alive: bg.params.p_alive(&o)?,
             expected_purchases: bg.params.conditional_expected_purchases(weeks, &o)?,
             expected_spend: spend,
-            clv: clv(&bg.params, &o, spend, a.clv_months, a.discount)?,
+            clv: clv(&bg.params, &o, spend, m.clv_months, m.discount)?,
             rfm: score.code(),
         });
     }
     profiles.sort_by(|x, y| x.user_id.cmp(&y.user_id));
     let calibration = holdout(&transactions, end_day, horizon, weeks);
 
-    if a.write_traits {
-        let key = format!("expected_orders_{}", a.horizon);
-        let messages: Vec<Message> = profiles.iter().map(|p| trait_message(p, &key, as_of)).collect::<Result<_>>()?;
-        for chunk in messages.chunks(5_000) {
-            store.append(&[AppendBatch { workspace: ws, messages: chunk.to_vec() }])?;
-        }
-        eprintln!("wrote predicted_clv, p_alive, {key} and rfm to {} profiles", profiles.len());
-    }
+    Ok(Predictions { bg, gg, profiles, calibration })
+}
 
-    match a.format.as_str() {
-        "json" => {
-            let out = json!({
-                "as_of": format_time(as_of),
-                "horizon": a.horizon,
-                "bg_nbd": bg,
-                "gamma_gamma": gg,
-                "calibration": calibration,
-                "profiles": profiles,
-            });
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
-        _ => print!("{}", text(&a, as_of, &bg, &gg, &profiles, calibration.as_deref())),
-    }
-    Ok(())
+/// Identify messages carrying the predictions as traits, one per buyer;
+/// their ids are stable per buyer and calibration date, so storing them
+/// twice stores them once.
+pub fn trait_messages(
+    profiles: &[ProfilePrediction],
+    horizon: &str,
+    as_of: Micros,
+    received_at: Micros,
+) -> Result<Vec<Message>> {
+    let key = format!("expected_orders_{horizon}");
+    profiles.iter().map(|p| trait_message(p, &key, as_of, received_at)).collect()
 }
 
 /// An identify carrying the predictions, stable per profile and calibration date.
-fn trait_message(p: &ProfilePrediction, key: &str, as_of: Micros) -> Result<Message> {
+fn trait_message(p: &ProfilePrediction, key: &str, as_of: Micros, received_at: Micros) -> Result<Message> {
     let round = |x: f64| (x * 1e4).round() / 1e4;
     let text = json!({
         "type": "identify",
@@ -197,7 +242,7 @@ fn trait_message(p: &ProfilePrediction, key: &str, as_of: Micros) -> Result<Mess
         "context": {"library": {"name": "tidings-predict"}},
     })
     .to_string();
-    let env = tidings_model::message::Envelope { received_at: WallClock.now(), sent_at: None, default_type: None };
+    let env = tidings_model::message::Envelope { received_at, sent_at: None, default_type: None };
     Ok(tidings_model::message::parse_message(&text, &env, &mut tidings_model::message::new_message_id)?)
 }
 
@@ -323,4 +368,49 @@ fn text(
     }
     let _ = writeln!(out, "\n(--format json lists every buyer; --write-traits stores the predictions as traits)");
     out
+}
+
+/// While the server runs: refits the models every `every` of the clock and
+/// stores each buyer's predictions as traits through the ingest queue (so
+/// the live engine and rules see them at once). A run with too few buyers
+/// is skipped and logged; ids are stable per buyer and day, so a restart
+/// stores nothing twice.
+pub fn spawn_refresh(
+    store: std::sync::Arc<dyn tidings_store::Store>,
+    ws: tidings_model::WorkspaceId,
+    ingest: tidings_server::IngestQueue,
+    clock: std::sync::Arc<dyn Clock>,
+    every: Micros,
+    horizon: (Micros, String),
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new().name("predictions".into()).spawn(move || {
+        let model = Model { event: "Order Completed".into(), value: "revenue".into(), clv_months: 12, discount: 0.01 };
+        let mut last: Option<Micros> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let now = clock.now();
+            if last.is_none_or(|l| now >= l.saturating_add(every)) {
+                last = Some(now);
+                let started = std::time::Instant::now();
+                let stored = predict(&store, ws, &model, now, horizon.0, true)
+                    .and_then(|p| trait_messages(&p.profiles, &horizon.1, now, now))
+                    .and_then(|messages| {
+                        for chunk in messages.chunks(5_000) {
+                            ingest.append_blocking(ws, chunk.to_vec()).map_err(|e| anyhow::anyhow!(e))?;
+                        }
+                        Ok(messages.len())
+                    });
+                match stored {
+                    Ok(n) => tracing::info!(
+                        buyers = n,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "prediction traits refreshed (predicted_clv, p_alive, expected_orders, rfm)"
+                    ),
+                    Err(e) => tracing::info!(reason = %e, "prediction traits not refreshed"),
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    })
 }

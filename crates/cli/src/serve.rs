@@ -92,12 +92,35 @@ pub fn run(args: ServeArgs) -> Result<()> {
             tracing::info!(journeys = defs.journeys.len(), mail = %described, "journeys are running");
             Some(crate::mail::spawn_runner(automation, clock.clone(), stop.clone(), rules_rx)?)
         };
+        let predictions = match config.predict.every.as_deref().unwrap_or("1d") {
+            "off" => None,
+            every => {
+                let every = crate::history::parse_duration(every)
+                    .filter(|d| *d > 0)
+                    .with_context(|| format!("[predict] every = {every:?}: give a duration like 1d, or \"off\""))?;
+                let h = config.predict.horizon.clone().unwrap_or_else(|| "90d".into());
+                let horizon = crate::history::parse_duration(&h)
+                    .with_context(|| format!("[predict] horizon = {h:?}: give a duration like 90d"))?;
+                Some(crate::predict::spawn_refresh(
+                    store.clone(),
+                    ws,
+                    app.ingest.clone(),
+                    clock.clone(),
+                    every,
+                    (horizon, h),
+                    stop.clone(),
+                )?)
+            }
+        };
         tracing::info!(%addr, storage = store.backend(), data = %args.data.display(), "tidings is serving");
         println!("Tidings is listening on http://{addr} (storage: {})", store.backend());
         tidings_server::serve(listener, app, shutdown_signal()).await?;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(r) = runner {
             let _ = r.join();
+        }
+        if let Some(p) = predictions {
+            let _ = p.join();
         }
         if let Some((l, _)) = &live {
             l.stop();

@@ -7,6 +7,7 @@ mod demo;
 mod import;
 mod journey_crash;
 mod live;
+mod predictions;
 mod segments;
 mod serve;
 
