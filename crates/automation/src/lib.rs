@@ -360,7 +360,20 @@ impl Automation {
                 }
                 asked += 1;
                 let key = format!("broadcast:{name}:{}", id.0);
-                let payload = serde_json::json!({"broadcast": name});
+                let mut payload = serde_json::json!({"broadcast": name});
+                // A test: the variant by a hash of the name and the profile, the exposure recorded.
+                let mut template = template;
+                if !options.variants.is_empty() {
+                    let bucket = tidings_journeys::machine::arm_bucket(name, id);
+                    let variant = options.variant_for(bucket);
+                    let arm = variant.map_or("holdout", |v| v.name.as_str());
+                    let props = serde_json::json!({"experiment_id": name, "variation_id": arm, "broadcast": name});
+                    let exposure = self.message(&view, "track", Some("Experiment Viewed"), props, &key, now);
+                    self.emit(exposure.into_iter().collect())?;
+                    let Some(v) = variant else { continue };
+                    template = v.template.as_str();
+                    payload["variant"] = serde_json::json!(v.name);
+                }
                 let (wanted, why) = match options.best_hour_within {
                     Some(within) => self.best_hour(&view, within, now),
                     None => (now, String::new()),

@@ -313,12 +313,40 @@ async fn broadcast_plan(
             "\"name\" must be a key: lowercase letters, digits and _ (e.g. \"spring_sale\")",
         ));
     }
-    let template = text("template").unwrap_or("");
-    if !templates.iter().any(|t| t == template) {
-        return Err(ApiError::bad_request(
+    let unknown = |template: &str| {
+        ApiError::bad_request(
             "unknown_template",
             format!("no template {template:?}; these exist: {}", templates.join(", ")),
-        ));
+        )
+    };
+    let variants: Vec<tidings_journeys::broadcast::Variant> = match req.get("variants") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_variants",
+                format!("\"variants\": {e}; give [{{\"name\": \"a\", \"template\": \"...\", \"percent\": 45}}, ...]"),
+            )
+        })?,
+    };
+    let holdout = match req.get("holdout") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if n < 100 => Some(n as u32),
+            _ => return Err(ApiError::bad_request("invalid_holdout", "\"holdout\" is a whole percent below 100")),
+        },
+    };
+    for v in &variants {
+        if !templates.iter().any(|t| *t == v.template) {
+            return Err(unknown(&v.template));
+        }
+    }
+    let template = match (text("template"), variants.first()) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(v)) => v.template.clone(),
+        (None, None) => String::new(),
+    };
+    if !templates.contains(&template) {
+        return Err(unknown(&template));
     }
     let audience = text("audience").unwrap_or("");
     let condition = tidings_rules::parse_condition(audience)
@@ -358,12 +386,10 @@ async fn broadcast_plan(
             _ => return Err(ApiError::bad_request("invalid_per_hour", "\"per_hour\" must be a positive whole number")),
         },
     };
-    let plan = tidings_journeys::BroadcastPlan {
-        name: name.to_string(),
-        template: template.to_string(),
-        audience: audience.to_string(),
-        options: tidings_journeys::BroadcastOptions { best_hour_within, per_hour },
-    };
+    let options = tidings_journeys::BroadcastOptions { best_hour_within, per_hour, variants, holdout };
+    options.check_split().map_err(|e| ApiError::bad_request("invalid_variants", e))?;
+    let plan =
+        tidings_journeys::BroadcastPlan { name: name.to_string(), template, audience: audience.to_string(), options };
     let timer =
         tidings_store::NewTimer { workspace: ws, key: plan.timer_key(), due_at: at, payload: plan.timer_payload() };
     blocking(&app, move |s| s.schedule_timers(&[timer])).await?;
@@ -372,6 +398,7 @@ async fn broadcast_plan(
         Json(json!({
             "name": plan.name, "template": plan.template, "audience": plan.audience, "at": format_time(at),
             "best_hour_within": text("best_hour_within"), "per_hour": per_hour,
+            "variants": plan.options.variants, "holdout": plan.options.holdout,
         })),
     ))
 }

@@ -134,3 +134,75 @@ fn a_journey_experiment_is_decided_by_the_sequential_test_and_rolled_out() {
     assert_eq!(all["learnings"][0]["experiment"], "emoji_subjects", "newest first");
     assert_eq!(all["learnings"][0]["source"], "manual");
 }
+
+/// A broadcast with variants and a holdout: everyone in the audience is
+/// assigned by a hash of the name and the profile, the exposure recorded;
+/// the holdout gets nothing; the report reads it like any experiment.
+#[test]
+fn a_broadcast_test_splits_its_audience_with_a_holdout() {
+    let mut shop = Shop::new();
+    let admin = bearer("a");
+    for i in 0..400 {
+        shop.person(&format!("v{i}"), true, "UTC", START);
+    }
+    shop.clock.advance_to(START + 10 * HOUR);
+    let post = |s: &Shop, body: &str| {
+        s.client()
+            .request("POST", "/api/broadcasts", Some(&admin), &[("Content-Type", "application/json")], body.as_bytes())
+            .unwrap()
+    };
+    for (bad, why) in [
+        (
+            r#"{"name": "ab", "audience": "subscribed", "variants": [{"name": "a", "template": "newsletter", "percent": 50}]}"#,
+            "add up to 50 percent",
+        ),
+        (
+            r#"{"name": "ab", "audience": "subscribed", "variants": [{"name": "a", "template": "nope", "percent": 100}]}"#,
+            "unknown_template",
+        ),
+        (
+            r#"{"name": "ab", "audience": "subscribed", "variants": [{"name": "holdout", "template": "newsletter", "percent": 100}]}"#,
+            "not \\\"holdout\\\"",
+        ),
+        (r#"{"name": "ab", "audience": "subscribed", "variants": "a and b"}"#, "invalid_variants"),
+    ] {
+        let r = post(&shop, bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.text().contains(why), "{bad}: {}", r.text());
+    }
+    let r = post(
+        &shop,
+        r#"{"name": "winter_ab", "audience": "subscribed", "holdout": 20, "variants": [
+            {"name": "plain", "template": "newsletter", "percent": 40},
+            {"name": "reward", "template": "loyalty_reward", "percent": 40}]}"#,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    shop.run(START + DAY, 10 * tidings_model::time::MINUTE, |_, _| {});
+    let mut arms: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for i in 0..400 {
+        let u = format!("v{i}");
+        let p = shop.store.find_profile(shop.ws, &u).unwrap().unwrap();
+        let history = shop.store.profile_history(shop.ws, p.id).unwrap();
+        let exposures: Vec<Value> = history
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("Experiment Viewed"))
+            .map(|e| e.to_json()["properties"].clone())
+            .collect();
+        assert_eq!(exposures.len(), 1, "{u}: one exposure");
+        assert_eq!(exposures[0]["experiment_id"], "winter_ab");
+        let arm = exposures[0]["variation_id"].as_str().unwrap().to_string();
+        let sent: Vec<String> = shop.sent_to(&u).into_iter().map(|s| s.1).collect();
+        let expected: Vec<String> = match arm.as_str() {
+            "plain" => vec!["newsletter".into()],
+            "reward" => vec!["loyalty_reward".into()],
+            _ => vec![],
+        };
+        assert_eq!(sent, expected, "{u} in {arm}");
+        arms.entry(arm).or_default().push(u);
+    }
+    let n = |k: &str| arms.get(k).map_or(0, Vec::len);
+    assert_eq!(n("plain") + n("reward") + n("holdout"), 400);
+    // 40/40/20 within sampling error (3 standard deviations).
+    assert!((n("holdout") as f64 - 80.0).abs() < 3.0 * (400.0f64 * 0.2 * 0.8).sqrt(), "{}", n("holdout"));
+    assert!((n("plain") as f64 - 160.0).abs() < 3.0 * (400.0f64 * 0.4 * 0.6).sqrt(), "{}", n("plain"));
+}
