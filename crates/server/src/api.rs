@@ -336,7 +336,7 @@ async fn broadcast_plan(
         },
     };
     for v in &variants {
-        if !templates.iter().any(|t| *t == v.template) {
+        if !templates.contains(&v.template) {
             return Err(unknown(&v.template));
         }
     }
