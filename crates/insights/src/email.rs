@@ -35,6 +35,46 @@ pub struct LogEvent<'a> {
     pub properties: &'a Value,
 }
 
+/// The properties the report reads from an event, borrowed (see
+/// [`Accumulator::add_props`]); build them from columns or a typed parse
+/// instead of a whole JSON tree when speed matters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Props<'a> {
+    pub message_id: Option<&'a str>,
+    pub segment: Option<&'a str>,
+    pub stage_set: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub journey: Option<&'a str>,
+    pub experiment_id: Option<&'a str>,
+    pub variation_id: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub template: Option<&'a str>,
+    /// An open by a machine (mail-privacy proxy, prefetch).
+    pub machine: bool,
+    pub revenue: Option<f64>,
+    pub predicted_clv: Option<f64>,
+}
+
+impl<'a> Props<'a> {
+    /// The fields of a JSON object of properties (or traits).
+    pub fn from_value(p: &'a Value) -> Props<'a> {
+        Props {
+            message_id: p["message_id"].as_str(),
+            segment: p["segment"].as_str(),
+            stage_set: p["stage_set"].as_str(),
+            to: p["to"].as_str(),
+            journey: p["journey"].as_str(),
+            experiment_id: p["experiment_id"].as_str(),
+            variation_id: p["variation_id"].as_str(),
+            source: p["source"].as_str(),
+            template: p["template"].as_str(),
+            machine: p["machine"] == true,
+            revenue: p["revenue"].as_f64(),
+            predicted_clv: p["predicted_clv"].as_f64(),
+        }
+    }
+}
+
 /// Counts for a group of emails, and the rates that follow.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EmailRates {
@@ -211,7 +251,6 @@ impl std::hash::Hasher for Fx {
 }
 
 type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<Fx>>;
 
 /// Strings, numbered once (segment, stage, source, template and arm names).
 #[derive(Default)]
@@ -250,33 +289,60 @@ struct Msg {
     revenue: f64,
 }
 
+/// What the pass keeps per profile, together, so that an event costs one
+/// lookup (the log interleaves profiles; separate maps meant a cache miss
+/// each).
+#[derive(Default)]
+struct Person {
+    /// Segments it is in now (ids, sorted).
+    current: Vec<u32>,
+    /// Segments it was ever in (sorted).
+    ever: Vec<u32>,
+    /// Segments it ordered while a member of (sorted).
+    bought_in: Vec<u32>,
+    /// (stage set, `SET.STAGE`) ids.
+    stages: Vec<(u32, u32)>,
+    /// (journey, arm `EXPERIMENT:VARIATION`).
+    variants: Vec<(u32, u32)>,
+    /// (time, message index, is a click).
+    touches: Vec<(i64, u32, bool)>,
+    /// Its emails: (hash of the message id, index in `msgs`). Message ids
+    /// never cross profiles, and a person gets few, so a short list beats a
+    /// workspace-wide map of strings.
+    sent: Vec<(u64, u32)>,
+    buyer: bool,
+    /// The latest `predicted_clv` trait.
+    clv: Option<f64>,
+}
+
+impl Person {
+    fn msg(&self, hash: u64) -> Option<u32> {
+        self.sent.iter().find(|m| m.0 == hash).map(|m| m.1)
+    }
+}
+
+/// A 64-bit hash of a message id (FNV-1a, then a final mix).
+fn id_hash(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id.as_bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+}
+
 /// Reads the log in order ([`Accumulator::add`]), then [`Accumulator::finish`].
 /// Strings are numbered as they first appear, so the pass allocates per
 /// email sent, not per event.
 pub struct Accumulator {
     window: i64,
     names: Names,
-    /// Message id -> index in `msgs` (sent order).
-    ids: Map<String, u32>,
     msgs: Vec<Msg>,
-    /// Per profile: the segments it is in (ids, sorted).
-    current: Map<i64, Vec<u32>>,
-    /// Per profile: (stage set, `SET.STAGE`) ids.
-    stages: Map<i64, Vec<(u32, u32)>>,
-    /// Per (profile, journey): the arm assigned (`EXPERIMENT:VARIATION`).
-    variants: Map<(i64, u32), u32>,
-    /// Per profile: (time, message index, is a click).
-    touches: Map<i64, Vec<(i64, u32, bool)>>,
+    people: Map<i64, Person>,
     /// Per segment id.
     movement: Map<u32, (u64, u64)>,
-    ever: Map<u32, Set<i64>>,
-    member_buyers: Map<u32, Set<i64>>,
     member_orders: Map<u32, (u64, f64)>,
     size: Map<u32, (u64, BTreeMap<i64, u64>)>,
-    buyers: Set<i64>,
     population: u64,
-    /// The latest `predicted_clv` trait per profile.
-    clv: Map<i64, f64>,
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -305,20 +371,12 @@ impl Accumulator {
         Accumulator {
             window,
             names: Names::default(),
-            ids: Map::default(),
             msgs: Vec::new(),
-            current: Map::default(),
-            stages: Map::default(),
-            variants: Map::default(),
-            touches: Map::default(),
+            people: Map::default(),
             movement: Map::default(),
-            ever: Map::default(),
-            member_buyers: Map::default(),
             member_orders: Map::default(),
             size: Map::default(),
-            buyers: Set::default(),
             population: 0,
-            clv: Map::default(),
         }
     }
 
@@ -345,76 +403,77 @@ impl Accumulator {
         )
     }
 
-    fn msg(&mut self, id: &str) -> Option<(u32, &mut Msg)> {
-        let i = *self.ids.get(id)?;
-        Some((i, &mut self.msgs[i as usize]))
+    pub fn add(&mut self, e: LogEvent<'_>) {
+        self.add_props(e.profile, e.name, e.timestamp, &Props::from_value(e.properties));
     }
 
-    pub fn add(&mut self, e: LogEvent<'_>) {
-        let p = e.properties;
-        let mid = p["message_id"].as_str().unwrap_or("");
-        match e.name {
+    /// [`Accumulator::add`] with the properties already picked out.
+    pub fn add_props(&mut self, profile: i64, name: &str, timestamp: i64, p: &Props<'_>) {
+        if !Accumulator::reads(name) && name != TRAITS {
+            return;
+        }
+        let person = self.people.entry(profile).or_default();
+        let hash = p.message_id.map_or(0, id_hash);
+        match name {
             TRAITS => {
-                if let Some(v) = p["predicted_clv"].as_f64() {
-                    self.clv.insert(e.profile, v);
+                if let Some(v) = p.predicted_clv {
+                    person.clv = Some(v);
                 }
             }
             "Segment Entered" | "Segment Exited" => {
-                let seg = self.names.id(p["segment"].as_str().unwrap_or(""));
-                let set = self.current.entry(e.profile).or_default();
+                let seg = self.names.id(p.segment.unwrap_or(""));
                 let m = self.movement.entry(seg).or_default();
                 let size = self.size.entry(seg).or_default();
-                if e.name == "Segment Entered" {
+                if name == "Segment Entered" {
                     m.0 += 1;
-                    if let Err(at) = set.binary_search(&seg) {
-                        set.insert(at, seg);
+                    if let Err(at) = person.current.binary_search(&seg) {
+                        person.current.insert(at, seg);
                         size.0 += 1;
                     }
-                    self.ever.entry(seg).or_default().insert(e.profile);
+                    if let Err(at) = person.ever.binary_search(&seg) {
+                        person.ever.insert(at, seg);
+                    }
                 } else {
                     m.1 += 1;
-                    if let Ok(at) = set.binary_search(&seg) {
-                        set.remove(at);
+                    if let Ok(at) = person.current.binary_search(&seg) {
+                        person.current.remove(at);
                         size.0 = size.0.saturating_sub(1);
                     }
                 }
-                size.1.insert(e.timestamp.div_euclid(DAY), size.0);
+                size.1.insert(timestamp.div_euclid(DAY), size.0);
             }
             "Stage Changed" => {
-                let set_name = p["stage_set"].as_str().unwrap_or("");
+                let set_name = p.stage_set.unwrap_or("");
                 let set = self.names.id(set_name);
-                let label = p["to"].as_str().map(|to| self.names.id(&format!("{set_name}.{to}")));
-                let stages = self.stages.entry(e.profile).or_default();
-                stages.retain(|(s, _)| *s != set);
+                let label = p.to.map(|to| self.names.id(&format!("{set_name}.{to}")));
+                person.stages.retain(|(s, _)| *s != set);
                 if let Some(l) = label {
-                    stages.push((set, l));
+                    person.stages.push((set, l));
                 }
             }
             "Experiment Viewed" => {
-                if let (Some(j), Some(x), Some(v)) =
-                    (p["journey"].as_str(), p["experiment_id"].as_str(), p["variation_id"].as_str())
-                {
+                if let (Some(j), Some(x), Some(v)) = (p.journey, p.experiment_id, p.variation_id) {
                     let (j, arm) = (self.names.id(j), self.names.id(&format!("{x}:{v}")));
-                    self.variants.insert((e.profile, j), arm);
+                    match person.variants.iter_mut().find(|(pj, _)| *pj == j) {
+                        Some(slot) => slot.1 = arm,
+                        None => person.variants.push((j, arm)),
+                    }
                 }
             }
             "Email Sent" => {
-                if self.ids.contains_key(mid) {
+                if person.msg(hash).is_some() {
                     return;
                 }
-                let segments = self.current.get(&e.profile).map(|s| s.clone().into_boxed_slice()).unwrap_or_default();
-                let stages: Box<[u32]> =
-                    self.stages.get(&e.profile).map(|m| m.iter().map(|(_, l)| *l).collect()).unwrap_or_default();
-                let variant = p["journey"]
-                    .as_str()
+                let variant = p
+                    .journey
                     .and_then(|j| self.names.ids.get(j).copied())
-                    .and_then(|j| self.variants.get(&(e.profile, j)).copied());
+                    .and_then(|j| person.variants.iter().find(|(pj, _)| *pj == j).map(|x| x.1));
                 let msg = Msg {
-                    source: self.names.id(p["source"].as_str().unwrap_or("")),
-                    template: self.names.id(p["template"].as_str().unwrap_or("")),
-                    day: e.timestamp.div_euclid(DAY),
-                    segments,
-                    stages,
+                    source: self.names.id(p.source.unwrap_or("")),
+                    template: self.names.id(p.template.unwrap_or("")),
+                    day: timestamp.div_euclid(DAY),
+                    segments: person.current.as_slice().into(),
+                    stages: person.stages.iter().map(|(_, l)| *l).collect(),
                     variant,
                     delivered: false,
                     bounced: false,
@@ -425,52 +484,41 @@ impl Accumulator {
                     converted: false,
                     revenue: 0.0,
                 };
-                self.ids.insert(mid.to_string(), self.msgs.len() as u32);
+                person.sent.push((hash, self.msgs.len() as u32));
                 self.msgs.push(msg);
             }
-            "Email Delivered" => {
-                if let Some((_, m)) = self.msg(mid) {
-                    m.delivered = true;
-                }
-            }
-            "Email Bounced" => {
-                if let Some((_, m)) = self.msg(mid) {
-                    m.bounced = true;
-                }
-            }
-            "Email Opened" => {
-                let machine = p["machine"] == true;
-                if let Some((i, m)) = self.msg(mid) {
-                    if machine {
-                        m.machine = true;
-                    } else {
+            "Email Delivered" | "Email Bounced" | "Email Opened" | "Email Clicked" | "Unsubscribed" => {
+                let Some(i) = person.msg(hash) else { return };
+                let m = &mut self.msgs[i as usize];
+                match name {
+                    "Email Delivered" => m.delivered = true,
+                    "Email Bounced" => m.bounced = true,
+                    "Unsubscribed" => m.unsubscribed = true,
+                    "Email Opened" if p.machine => m.machine = true,
+                    "Email Opened" => {
                         m.opened = true;
-                        self.touches.entry(e.profile).or_default().push((e.timestamp, i, false));
+                        person.touches.push((timestamp, i, false));
+                    }
+                    _ => {
+                        m.clicked = true;
+                        person.touches.push((timestamp, i, true));
                     }
                 }
             }
-            "Email Clicked" => {
-                if let Some((i, m)) = self.msg(mid) {
-                    m.clicked = true;
-                    self.touches.entry(e.profile).or_default().push((e.timestamp, i, true));
-                }
-            }
-            "Unsubscribed" => {
-                if let Some((_, m)) = self.msg(mid) {
-                    m.unsubscribed = true;
-                }
-            }
             "Order Completed" => {
-                let revenue = p["revenue"].as_f64().unwrap_or(0.0);
-                self.buyers.insert(e.profile);
-                for &seg in self.current.get(&e.profile).into_iter().flatten() {
-                    self.member_buyers.entry(seg).or_default().insert(e.profile);
+                let revenue = p.revenue.unwrap_or(0.0);
+                person.buyer = true;
+                for &seg in &person.current {
+                    if let Err(at) = person.bought_in.binary_search(&seg) {
+                        person.bought_in.insert(at, seg);
+                    }
                     let o = self.member_orders.entry(seg).or_default();
                     o.0 += 1;
                     o.1 += revenue;
                 }
-                let t = self.touches.get(&e.profile).map(Vec::as_slice).unwrap_or_default();
-                let within = |x: &&(i64, u32, bool)| x.0 <= e.timestamp && e.timestamp - x.0 <= self.window;
+                let window = self.window;
+                let within = |x: &&(i64, u32, bool)| x.0 <= timestamp && timestamp - x.0 <= window;
+                let t = &person.touches;
                 let touch = t
                     .iter()
                     .filter(within)
@@ -495,39 +543,56 @@ impl Accumulator {
             format!("{hours} hours")
         };
         let name = |i: u32| self.names.names[i as usize].clone();
-        // Current members and their predictions, per segment.
-        let mut now: Map<u32, (u64, u64, f64)> = Map::default();
-        for (profile, set) in &self.current {
-            for &seg in set {
-                let n = now.entry(seg).or_default();
-                n.0 += 1;
-                if let Some(v) = self.clv.get(profile) {
-                    n.1 += 1;
-                    n.2 += v;
+        // Per segment: current members and their predictions; members ever,
+        // those of them who bought at all, and who bought while members.
+        #[derive(Default, Clone, Copy)]
+        struct Seg {
+            now: u64,
+            with_prediction: u64,
+            clv_sum: f64,
+            ever: u64,
+            ever_buyers: u64,
+            member_buyers: u64,
+        }
+        let mut per: Map<u32, Seg> = Map::default();
+        let mut buyers = 0u64;
+        for person in self.people.values() {
+            buyers += u64::from(person.buyer);
+            for &seg in &person.current {
+                let n = per.entry(seg).or_default();
+                n.now += 1;
+                if let Some(v) = person.clv {
+                    n.with_prediction += 1;
+                    n.clv_sum += v;
                 }
+            }
+            for &seg in &person.ever {
+                let n = per.entry(seg).or_default();
+                n.ever += 1;
+                n.ever_buyers += u64::from(person.buyer);
+            }
+            for &seg in &person.bought_in {
+                per.entry(seg).or_default().member_buyers += 1;
             }
         }
         let mut segments = BTreeMap::new();
-        for (&seg, ever) in &self.ever {
-            let (members_now, members_with_prediction, clv_sum) = now.get(&seg).copied().unwrap_or_default();
-            let member_buyers = self.member_buyers.get(&seg).map_or(0, |b| b.len() as u64);
+        for (&seg, n) in per.iter().filter(|(_, n)| n.ever > 0) {
             let (member_orders, member_revenue) = self.member_orders.get(&seg).copied().unwrap_or_default();
-            let non_member_buyers = self.buyers.iter().filter(|b| !ever.contains(b)).count() as u64;
             let size_by_day =
                 self.size.get(&seg).map(|s| s.1.iter().map(|(d, n)| (civil_day(*d), *n)).collect()).unwrap_or_default();
             segments.insert(
                 name(seg),
                 SegmentStats {
-                    members_ever: ever.len() as u64,
-                    member_buyers,
+                    members_ever: n.ever,
+                    member_buyers: n.member_buyers,
                     member_orders,
                     member_revenue,
-                    non_members: self.population.saturating_sub(ever.len() as u64),
-                    non_member_buyers,
+                    non_members: self.population.saturating_sub(n.ever),
+                    non_member_buyers: buyers - n.ever_buyers,
                     size_by_day,
-                    members_now,
-                    members_with_prediction,
-                    predicted_clv_mean: (members_with_prediction > 0).then(|| clv_sum / members_with_prediction as f64),
+                    members_now: n.now,
+                    members_with_prediction: n.with_prediction,
+                    predicted_clv_mean: (n.with_prediction > 0).then(|| n.clv_sum / n.with_prediction as f64),
                 },
             );
         }

@@ -3,7 +3,7 @@
 //! history, runs the script against the admin API, and the DOM it leaves
 //! holds every chart, with the numbers that history implies.
 
-use crate::{ADMIN_KEY, WRITE_KEY, free_addr, serve};
+use crate::{ADMIN_KEY, Stopped, WRITE_KEY, free_addr, serve};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,16 +61,6 @@ fn rendered_dom(browser: &Path, url: &str) -> String {
     };
     assert!(status.success(), "chromium exited with {status}");
     std::fs::read_to_string(out).unwrap()
-}
-
-/// A child process killed when dropped.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The status line's element, as rendered: `<p id="status" class=... >text`.

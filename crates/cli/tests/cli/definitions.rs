@@ -3,7 +3,7 @@
 //! good one is written to the data folder, backfilled from the stored
 //! history, answers at once, and is still there after a restart.
 
-use crate::{ADMIN_KEY, WRITE_KEY, free_addr, serve};
+use crate::{ADMIN_KEY, Stopped, WRITE_KEY, free_addr, serve};
 use tidings_testkit::http::{Client, basic, bearer};
 
 fn put(c: &mut Client, name: &str, text: &str) -> tidings_testkit::http::Response {
@@ -20,7 +20,7 @@ fn definitions_are_replaced_through_the_api_with_checks_and_a_backfill() {
     let original = "segment viewers { did \"Product Viewed\" }\n";
     std::fs::write(dir.path().join("segments.rules"), original).unwrap();
     let addr = free_addr();
-    let mut server = serve(dir.path(), addr);
+    let server = Stopped(serve(dir.path(), addr));
     let mut c = Client::new(addr);
     // 30 people viewed; the ten with an even number also ordered, 3 times those divisible by 6.
     let mut batch = Vec::new();
@@ -92,13 +92,10 @@ fn definitions_are_replaced_through_the_api_with_checks_and_a_backfill() {
     let r = put(&mut c, "vip.rules", "segment vip { in segment repeat_buyers }\n");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(size(&mut c, "vip"), Some(4));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let addr = free_addr();
-    let mut server = serve(dir.path(), addr);
+    let _server = Stopped(serve(dir.path(), addr));
     let mut c = Client::new(addr);
     assert_eq!(size(&mut c, "vip"), Some(4));
     assert_eq!(size(&mut c, "browsers"), Some(19));
-    server.kill().unwrap();
-    server.wait().unwrap();
 }

@@ -2,7 +2,7 @@
 //! are ingested, every buyer gets predicted_clv, p_alive, expected_orders
 //! and rfm as traits, usable in rules, without running `tidings predict`.
 
-use crate::{ADMIN_KEY, WRITE_KEY, free_addr, serve};
+use crate::{ADMIN_KEY, Stopped, WRITE_KEY, free_addr, serve};
 use tidings_model::time::{DAY, format_time};
 use tidings_testkit::http::{Client, basic, bearer};
 
@@ -17,7 +17,7 @@ fn the_server_stores_predictions_as_traits_on_its_schedule() {
     )
     .unwrap();
     let addr = free_addr();
-    let mut server = serve(dir.path(), addr);
+    let _server = Stopped(serve(dir.path(), addr));
     let mut c = Client::new(addr);
     // 60 buyers over the last 300 days, 1 to 6 orders each; each buyer spends around their own mean
     // (Gamma-Gamma needs spend that differs between buyers).
@@ -60,6 +60,4 @@ fn the_server_stores_predictions_as_traits_on_its_schedule() {
         assert!(std::time::Instant::now() < deadline, "the segment on predicted_clv stayed empty");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
