@@ -51,10 +51,23 @@ fn rules() -> String {
     out
 }
 
+/// The resident set size, from /proc (0 where there is none).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
 fn main() {
     let n_events: usize = std::env::var("TIDINGS_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let profiles: u32 = std::env::var("TIDINGS_BENCH_PROFILES").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let files = [SourceFile::new("bench.tidings", rules())];
+    // TIDINGS_BENCH_STARTER=1: the starter playbook's segments and stages instead of the 50.
+    let starter = std::env::var_os("TIDINGS_BENCH_STARTER").is_some();
+    let text = if starter { include_str!("../../cli/playbook/segments.rules").to_string() } else { rules() };
+    let files = [SourceFile::new("bench.tidings", text)];
     let (ws, diags) = check_workspace(&files, None);
     assert!(!has_errors(&diags), "{}", render_diagnostics(&diags, &files));
 
@@ -64,8 +77,7 @@ fn main() {
     let step = (60 * DAY) / n_events as i64;
     let names =
         ["Product Viewed", "Product Viewed", "Product Viewed", "Product Added", "Order Completed", "Email Opened"];
-    let mut events = Vec::with_capacity(n_events);
-    for i in 0..n_events {
+    let mut event = |i: usize| {
         let now = start + i as i64 * step;
         let late = rng.random_bool(0.05);
         let at = if late { now - rng.random_range(MINUTE..2 * DAY) } else { now };
@@ -84,31 +96,50 @@ fn main() {
                 Observed::track(i as i64, name, at, props)
             }
         };
-        events.push((profile, m, now));
-    }
-
+        (profile, m, now)
+    };
+    // Generated a chunk at a time, outside the timing, so that memory holds
+    // the engine and one chunk, never the whole stream.
+    const CHUNK: usize = 100_000;
+    let rss_before = rss_bytes();
     let mut engine = Engine::new(&ws, TimeZone::UTC).unwrap();
     let mut changes = 0usize;
     let mut timer_changes = 0usize;
     let mut in_timers = std::time::Duration::ZERO;
-    let began = Instant::now();
-    for (i, (profile, m, now)) in events.into_iter().enumerate() {
-        changes += engine.apply(profile, m, now).unwrap().len();
-        if i % 1_000 == 999 {
-            let t = Instant::now();
-            timer_changes += engine.advance(now).len();
-            in_timers += t.elapsed();
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for from in (0..n_events).step_by(CHUNK) {
+        chunk.clear();
+        chunk.extend((from..(from + CHUNK).min(n_events)).map(&mut event));
+        let began = Instant::now();
+        for (k, (profile, m, now)) in chunk.drain(..).enumerate() {
+            changes += engine.apply(profile, m, now).unwrap().len();
+            if (from + k) % 1_000 == 999 {
+                let t = Instant::now();
+                timer_changes += engine.advance(now).len();
+                in_timers += t.elapsed();
+            }
         }
+        elapsed += began.elapsed();
     }
+    let began = Instant::now();
     timer_changes += engine.advance(start + 61 * DAY).len();
-    let elapsed = began.elapsed();
+    elapsed += began.elapsed();
     println!("timers: {:.2} s, {timer_changes} changes", in_timers.as_secs_f64());
     changes += timer_changes;
     let per_second = n_events as f64 / elapsed.as_secs_f64();
     println!(
-        "apply: {n_events} events, {profiles} profiles, 50 segments + 1 stage set: {:.2} s, {:.0} events/s, {changes} changes",
+        "apply: {n_events} events, {profiles} profiles, {} segments + stages: {:.2} s, {:.0} events/s, {changes} changes",
+        ws.segments().count(),
         elapsed.as_secs_f64(),
         per_second
+    );
+    let grown = rss_bytes().saturating_sub(rss_before);
+    println!(
+        "memory: the process grew by {} MB (the engine, allocator slack and one {CHUNK}-event chunk): {} bytes per profile ({} profiles)",
+        grown >> 20,
+        grown / engine.profile_count().max(1) as u64,
+        engine.profile_count()
     );
     let members: u64 = (0..50).map(|i| engine.members(&format!("s{i}")).map_or(0, |b| b.len())).sum();
     println!(
