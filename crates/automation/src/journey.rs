@@ -662,7 +662,11 @@ mod broadcast_payload {
             name: "spring".into(),
             template: "newsletter".into(),
             audience: "in segment \"engaged\"".into(),
-            options: BroadcastOptions { best_hour_within: Some(86_400_000_000), per_hour: Some(500) },
+            options: BroadcastOptions {
+                best_hour_within: Some(86_400_000_000),
+                per_hour: Some(500),
+                ..Default::default()
+            },
         };
         match serde_json::from_str::<Wake>(&plan.timer_payload()).unwrap() {
             Wake::Broadcast(p) => assert_eq!(p, plan),
