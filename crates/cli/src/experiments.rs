@@ -342,7 +342,7 @@ fn report(a: ReportArgs) -> Result<()> {
                         Some(Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
                     };
-                    if a.by.len() == 1 { format!("{t}: {v}") } else { format!("{t}={v}") }
+                    if a.by.len() == 1 { v } else { format!("{t}={v}") }
                 })
                 .collect()
         };
@@ -550,7 +550,11 @@ fn text(r: &ExperimentReport, a: &ReportArgs, excluded: u64, skipped: &[String])
     let _ = writeln!(out);
     analysis_table(&mut out, &r.analysis, a.value.is_some());
     for (k, analysis) in &r.breakdown {
-        let _ = writeln!(out, "\n{k}");
+        if k.starts_with("in segment ") {
+            let _ = writeln!(out, "\n{k}");
+        } else {
+            let _ = writeln!(out, "\n{}: {k}", a.by.join(", "));
+        }
         analysis_table(&mut out, analysis, a.value.is_some());
     }
     for s in skipped {
