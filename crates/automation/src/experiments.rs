@@ -108,11 +108,6 @@ impl Trials {
         }
     }
 
-    /// Whether any experiment is being watched.
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
-    }
-
     /// Takes one log entry (in log order).
     pub fn learn(&mut self, e: &StoredEvent) {
         if self.running.is_empty() || e.kind != tidings_model::MessageType::Track {

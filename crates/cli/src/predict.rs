@@ -370,11 +370,14 @@ fn text(
     out
 }
 
+/// The store record of the last scheduled refresh (its time is what counts).
+const REFRESHED: &str = "predictions-refreshed";
+
 /// While the server runs: refits the models every `every` of the clock and
 /// stores each buyer's predictions as traits through the ingest queue (so
 /// the live engine and rules see them at once). A run with too few buyers
-/// is skipped and logged; ids are stable per buyer and day, so a restart
-/// stores nothing twice.
+/// is skipped and logged (and tried again the next period); ids are stable
+/// per buyer and day, so nothing is stored twice.
 pub fn spawn_refresh(
     store: std::sync::Arc<dyn tidings_store::Store>,
     ws: tidings_model::WorkspaceId,
@@ -387,7 +390,8 @@ pub fn spawn_refresh(
     use std::sync::atomic::Ordering;
     std::thread::Builder::new().name("predictions".into()).spawn(move || {
         let model = Model { event: "Order Completed".into(), value: "revenue".into(), clv_months: 12, discount: 0.01 };
-        let mut last: Option<Micros> = None;
+        // The last refresh survives restarts, so a restart does not refit everything again.
+        let mut last: Option<Micros> = store.load_snapshot(ws, REFRESHED).ok().flatten().map(|s| s.taken_at);
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
             if last.is_none_or(|l| now >= l.saturating_add(every)) {
@@ -402,11 +406,17 @@ pub fn spawn_refresh(
                         Ok(messages.len())
                     });
                 match stored {
-                    Ok(n) => tracing::info!(
-                        buyers = n,
-                        took_ms = started.elapsed().as_millis() as u64,
-                        "prediction traits refreshed (predicted_clv, p_alive, expected_orders, rfm)"
-                    ),
+                    Ok(n) => {
+                        let mark = tidings_store::Snapshot { seq: 0, taken_at: now, data: b"{}".to_vec() };
+                        if let Err(e) = store.save_snapshot(ws, REFRESHED, &mark) {
+                            tracing::warn!(error = %e, "could not note the prediction refresh");
+                        }
+                        tracing::info!(
+                            buyers = n,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "prediction traits refreshed (predicted_clv, p_alive, expected_orders, rfm)"
+                        )
+                    }
                     Err(e) => tracing::info!(reason = %e, "prediction traits not refreshed"),
                 }
             }

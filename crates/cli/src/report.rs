@@ -39,12 +39,27 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> Result<()> {
-    let window = tidings_journeys::definition::parse_duration(&a.window)
-        .with_context(|| format!("--window {:?}: give a number and a unit, like 5d or 72h", a.window))?;
+    let window = duration("window", &a.window)?;
+    if !(a.min_lift > 0.0 && a.min_lift.is_finite()) {
+        anyhow::bail!("--min-lift {}: give a relative lift above 0, like 0.1 for +10%", a.min_lift);
+    }
     let config = Config::load(&a.data)?;
     let store = open_store(&a.data, &config, Mode::ReadOnly)?;
     let ws = workspace(store.as_ref(), config.workspace_name())?;
-    let o = outcomes(store.as_ref(), ws, window)?;
+    let as_of = match &a.as_of {
+        Some(t) => tidings_model::time::parse_time(t)
+            .with_context(|| format!("--as-of {t:?}: give an RFC 3339 time like 2026-03-01T00:00:00Z"))?,
+        None => newest_event(store.as_ref(), ws)?,
+    };
+    let query = tidings_server::api::SignalQuery {
+        as_of,
+        lookback: duration("lookback", &a.lookback)?,
+        horizon: duration("horizon", &a.horizon)?,
+        outcome: "Order Completed".into(),
+        options: tidings_insights::signals::SignalOptions { min_relative_lift: a.min_lift, ..Default::default() },
+    };
+    // One read of the log for both the email tables and the signals.
+    let (o, signals) = tidings_server::api::email_outcomes_and_signals(store.as_ref(), ws, window, &query)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -93,30 +108,16 @@ pub fn run(a: ReportArgs) -> Result<()> {
     for (k, (entered, exited)) in &o.segment_movement {
         let _ = writeln!(out, "  {k:<34} {entered:>8} {exited:>8}");
     }
-    let duration = |flag: &str, text: &str| {
-        tidings_journeys::definition::parse_duration(text)
-            .filter(|&d| d > 0)
-            .with_context(|| format!("--{flag} {text:?}: give a number and a unit, like 30d or 72h"))
-    };
-    let as_of = match &a.as_of {
-        Some(t) => tidings_model::time::parse_time(t)
-            .with_context(|| format!("--as-of {t:?}: give an RFC 3339 time like 2026-03-01T00:00:00Z"))?,
-        None => newest_event(store.as_ref(), ws)?,
-    };
-    if !(a.min_lift > 0.0 && a.min_lift.is_finite()) {
-        anyhow::bail!("--min-lift {}: give a relative lift above 0, like 0.1 for +10%", a.min_lift);
-    }
-    let query = tidings_server::api::SignalQuery {
-        as_of,
-        lookback: duration("lookback", &a.lookback)?,
-        horizon: duration("horizon", &a.horizon)?,
-        outcome: "Order Completed".into(),
-        options: tidings_insights::signals::SignalOptions { min_relative_lift: a.min_lift, ..Default::default() },
-    };
-    let signals = tidings_server::api::signal_report(store.as_ref(), ws, &query)?;
     signals_table(&mut out, &signals);
     print!("{out}");
     Ok(())
+}
+
+/// A positive duration flag (`5d`, `72h`).
+fn duration(flag: &str, text: &str) -> Result<tidings_model::Micros> {
+    tidings_journeys::definition::parse_duration(text)
+        .filter(|&d| d > 0)
+        .with_context(|| format!("--{flag} {text:?}: give a number and a unit, like 5d or 72h"))
 }
 
 /// The timestamp of the log's newest entry (by position), or 0 when it is empty.

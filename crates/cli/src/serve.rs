@@ -100,6 +100,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     .with_context(|| format!("[predict] every = {every:?}: give a duration like 1d, or \"off\""))?;
                 let h = config.predict.horizon.clone().unwrap_or_else(|| "90d".into());
                 let horizon = crate::history::parse_duration(&h)
+                    .filter(|d| *d > 0)
                     .with_context(|| format!("[predict] horizon = {h:?}: give a duration like 90d"))?;
                 Some(crate::predict::spawn_refresh(
                     store.clone(),

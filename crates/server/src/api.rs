@@ -35,41 +35,103 @@ pub fn routes() -> Router<AppState> {
         .route("/api/learnings", get(learnings).post(add_learning))
 }
 
-/// What email did, from the event log in one pass: see [`tidings_insights::email`].
-pub fn email_outcomes(
+/// A positive duration parameter (`5d`, `72h`), or a 400 with `code` naming it.
+fn duration(name: &str, text: &str, code: &'static str) -> Result<tidings_model::Micros, ApiError> {
+    tidings_journeys::definition::parse_duration(text)
+        .filter(|&d| d > 0)
+        .ok_or_else(|| ApiError::bad_request(code, format!("{name} {text:?} is not a duration like 5d or 72h")))
+}
+
+/// One log entry, its JSON body parsed at most once, however many readers want it.
+struct Entry<'a> {
+    e: &'a tidings_model::StoredEvent,
+    body: std::cell::OnceCell<Value>,
+}
+
+impl Entry<'_> {
+    fn body(&self) -> &Value {
+        self.body.get_or_init(|| serde_json::from_str(&self.e.body).unwrap_or_default())
+    }
+}
+
+/// Reads the whole log once, in order, handing each entry to every reader.
+fn scan_log(
     store: &dyn tidings_store::Store,
     ws: WorkspaceId,
-    window: i64,
-) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
-    use tidings_insights::email::{Accumulator, LogEvent, TRAITS};
-    let mut acc = Accumulator::new(window);
-    acc.population(store.stats(ws)?.profiles.max(0) as u64);
+    mut read: impl FnMut(&Entry<'_>),
+) -> tidings_store::Result<()> {
     let mut after = 0;
     loop {
         let page = store.scan(ws, after, 10_000)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for e in &page {
-            if e.kind == tidings_model::MessageType::Identify {
-                // Only predictions are read from traits; skip the rest unparsed.
-                if e.body.contains("predicted_clv") {
-                    let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
-                    let traits = &body["traits"];
-                    acc.add(LogEvent {
-                        profile: e.profile.0,
-                        name: TRAITS,
-                        timestamp: e.timestamp,
-                        properties: traits,
-                    });
-                }
-                continue;
-            }
-            let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { continue };
-            let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
-            acc.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &body["properties"] });
+            read(&Entry { e, body: std::cell::OnceCell::new() });
         }
     }
+    Ok(())
+}
+
+/// Feeds one entry to the email report's accumulator.
+fn feed_email(acc: &mut tidings_insights::email::Accumulator, x: &Entry<'_>) {
+    use tidings_insights::email::{Accumulator, LogEvent, TRAITS};
+    let e = x.e;
+    if e.kind == tidings_model::MessageType::Identify {
+        // Only predictions are read from traits; skip the rest unparsed.
+        if e.body.contains("predicted_clv") {
+            let traits = &x.body()["traits"];
+            acc.add(LogEvent { profile: e.profile.0, name: TRAITS, timestamp: e.timestamp, properties: traits });
+        }
+        return;
+    }
+    let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { return };
+    acc.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &x.body()["properties"] });
+}
+
+/// Feeds one entry to the signal analysis.
+fn feed_signals(log: &mut tidings_insights::signal_log::SignalLog, x: &Entry<'_>) {
+    use tidings_insights::email::LogEvent;
+    use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
+    let e = x.e;
+    // Pages and screens make a profile exist; the events named in rules are track calls.
+    let track = e.kind == tidings_model::MessageType::Track;
+    let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
+    let properties = if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
+        &x.body()["properties"]
+    } else {
+        &Value::Null
+    };
+    log.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties });
+}
+
+/// What email did, from the event log in one pass: see [`tidings_insights::email`].
+pub fn email_outcomes(
+    store: &dyn tidings_store::Store,
+    ws: WorkspaceId,
+    window: i64,
+) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
+    let mut acc = tidings_insights::email::Accumulator::new(window);
+    acc.population(store.stats(ws)?.profiles.max(0) as u64);
+    scan_log(store, ws, |x| feed_email(&mut acc, x))?;
     Ok(acc.finish())
+}
+
+/// The email report and the signal analysis from one read of the log
+/// (`tidings report` shows both).
+pub fn email_outcomes_and_signals(
+    store: &dyn tidings_store::Store,
+    ws: WorkspaceId,
+    window: i64,
+    q: &SignalQuery,
+) -> tidings_store::Result<(tidings_insights::email::EmailOutcomes, Value)> {
+    let mut acc = tidings_insights::email::Accumulator::new(window);
+    acc.population(store.stats(ws)?.profiles.max(0) as u64);
+    let mut log = signal_log(q);
+    scan_log(store, ws, |x| {
+        feed_email(&mut acc, x);
+        feed_signals(&mut log, x);
+    })?;
+    Ok((acc.finish(), signals_json(log, q)))
 }
 
 /// What the signal analysis looks at: behaviour in the `lookback` before
@@ -93,33 +155,19 @@ pub fn signal_report(
     ws: WorkspaceId,
     q: &SignalQuery,
 ) -> tidings_store::Result<Value> {
-    use tidings_insights::email::LogEvent;
-    use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
+    let mut log = signal_log(q);
+    scan_log(store, ws, |x| feed_signals(&mut log, x))?;
+    Ok(signals_json(log, q))
+}
+
+fn signal_log(q: &SignalQuery) -> tidings_insights::signal_log::SignalLog {
     let cut = q.as_of.saturating_sub(q.horizon);
-    let mut log = tidings_insights::signal_log::SignalLog::new(cut, q.lookback, q.horizon, &q.outcome);
-    let empty = Value::Null;
-    let mut after = 0;
-    loop {
-        let page = store.scan(ws, after, 10_000)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            // Pages and screens make a profile exist; the events named in rules are track calls.
-            let track = e.kind == tidings_model::MessageType::Track;
-            let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
-            if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
-                let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
-                log.add(LogEvent {
-                    profile: e.profile.0,
-                    name,
-                    timestamp: e.timestamp,
-                    properties: &body["properties"],
-                });
-            } else {
-                log.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &empty });
-            }
-        }
-    }
+    tidings_insights::signal_log::SignalLog::new(cut, q.lookback, q.horizon, &q.outcome)
+}
+
+/// The analysis of what `log` collected, with the windows it used.
+fn signals_json(log: tidings_insights::signal_log::SignalLog, q: &SignalQuery) -> Value {
+    let cut = q.as_of.saturating_sub(q.horizon);
     let c = log.finish();
     let population = u32::try_from(c.profiles.len()).unwrap_or(u32::MAX);
     let mut v = match tidings_insights::signals::analyze_signals(population, &c.converters, &c.signals, &q.options) {
@@ -131,7 +179,7 @@ pub fn signal_report(
     v["lookback_days"] = json!(q.lookback as f64 / tidings_model::time::DAY as f64);
     v["horizon_days"] = json!(q.horizon as f64 / tidings_model::time::DAY as f64);
     v["outcome"] = json!(q.outcome);
-    Ok(v)
+    v
 }
 
 #[derive(Deserialize)]
@@ -150,14 +198,8 @@ async fn signals(
     Query(q): Query<SignalsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let duration = |name: &'static str, text: Option<String>, default: &str| {
-        let text = text.unwrap_or_else(|| default.into());
-        tidings_journeys::definition::parse_duration(&text).filter(|&w| w > 0).ok_or_else(|| {
-            ApiError::bad_request("invalid_window", format!("{name} {text:?} is not a duration like 30d or 72h"))
-        })
-    };
-    let lookback = duration("lookback", q.lookback, "30d")?;
-    let horizon = duration("horizon", q.horizon, "7d")?;
+    let lookback = duration("lookback", q.lookback.as_deref().unwrap_or("30d"), "invalid_window")?;
+    let horizon = duration("horizon", q.horizon.as_deref().unwrap_or("7d"), "invalid_window")?;
     let as_of = match q.as_of {
         None => app.clock.now(),
         Some(t) => tidings_model::time::parse_time(&t).ok_or_else(|| {
@@ -278,9 +320,7 @@ async fn report(
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let text = q.window.unwrap_or_else(|| "5d".into());
-    let window = tidings_journeys::definition::parse_duration(&text).filter(|&w| w > 0).ok_or_else(|| {
-        ApiError::bad_request("invalid_window", format!("window {text:?} is not a duration like 5d or 72h"))
-    })?;
+    let window = duration("window", &text, "invalid_window")?;
     let out = blocking(&app, move |s| email_outcomes(s, ws, window)).await?;
     let mut v = out.to_json();
     v["window"] = Value::String(text);
@@ -369,15 +409,7 @@ async fn broadcast_plan(
     };
     let best_hour_within = match text("best_hour_within") {
         None => None,
-        Some(d) => match tidings_journeys::definition::parse_duration(d) {
-            Some(v) if v > 0 => Some(v),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_duration",
-                    format!("\"best_hour_within\" {d:?} is not a duration like 24h or 2d"),
-                ));
-            }
-        },
+        Some(d) => Some(duration("\"best_hour_within\"", d, "invalid_duration")?),
     };
     let per_hour = match req.get("per_hour") {
         None | Some(Value::Null) => None,
