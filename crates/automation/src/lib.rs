@@ -149,8 +149,15 @@ pub struct Automation {
     scheduled: HashSet<ProfileId>,
     /// `subscribed`, as the rule language defines it.
     subscribed_rule: tidings_rules::Condition,
-    /// Profiles read during this round; a log entry of the profile drops it.
+    /// Profiles read so far, kept up to date with the log entries read
+    /// after them (or dropped, when an entry changes more than history).
     views: HashMap<ProfileId, Arc<ProfileView>>,
+    /// The identities of the profiles in `views` (kind 0 user, 1 anonymous):
+    /// an entry naming one under another profile drops that view (a merge).
+    view_ids: HashMap<(u8, String), ProfileId>,
+    /// Messages taken into views since they were last all dropped (a bound
+    /// on their memory; views dropped one by one are not subtracted).
+    view_messages: usize,
     /// The runner's own events of this round, recorded together at its end.
     outgoing: Vec<Message>,
     /// Whether any rule or journey condition reads an event's `context.*`.
@@ -169,6 +176,10 @@ pub struct Automation {
 const PAGE: usize = 2_000;
 /// Timers and messages claimed per round.
 const BATCH: usize = 500;
+/// Views kept between rounds: at most so many profiles, and so many messages
+/// in them (about 0.5 KB each), before all are dropped and read again.
+const MAX_VIEWS: usize = 100_000;
+const MAX_VIEW_MESSAGES: usize = 1_000_000;
 
 impl Automation {
     /// A runner continuing from its saved cursor. Co-purchases are learned
@@ -224,6 +235,8 @@ impl Automation {
             scheduled: HashSet::new(),
             subscribed_rule: tidings_rules::parse_condition("subscribed").expect("`subscribed` parses"),
             views: HashMap::new(),
+            view_ids: HashMap::new(),
+            view_messages: 0,
             outgoing: Vec::new(),
             timing: Default::default(),
             uses_context,
@@ -239,7 +252,7 @@ impl Automation {
         let assets = Assets { rules, ..(*self.assets).clone() };
         self.uses_context = reads_context(&assets);
         self.assets = Arc::new(assets);
-        self.views.clear();
+        self.forget_views();
     }
 
     /// One round at `now`: new log entries (triggers, awaited events), due
@@ -254,7 +267,6 @@ impl Automation {
         let t2 = std::time::Instant::now();
         let result = result.and_then(|()| self.deliver_due(now, &mut report));
         let t3 = std::time::Instant::now();
-        self.views.clear();
         let result = result.and_then(|()| self.review_experiments(now));
         let flushed = self.flush();
         let t4 = std::time::Instant::now();
@@ -275,11 +287,42 @@ impl Automation {
             return Ok(None);
         };
         let v = Arc::new(v);
-        if self.views.len() >= 4_096 {
-            self.views.clear();
+        if self.views.len() >= MAX_VIEWS || self.view_messages >= MAX_VIEW_MESSAGES {
+            self.forget_views();
+        }
+        self.view_messages += v.input.messages.len();
+        let ids = v.profile.user_ids.iter().map(|u| (0, u)).chain(v.profile.anonymous_ids.iter().map(|a| (1, a)));
+        for (kind, ext) in ids {
+            self.view_ids.insert((kind, ext.clone()), id);
         }
         self.views.insert(id, v.clone());
         Ok(Some(v))
+    }
+
+    fn forget_views(&mut self) {
+        self.views.clear();
+        self.view_ids.clear();
+        self.view_messages = 0;
+    }
+
+    /// Brings the kept views up to a log entry just read.
+    fn follow(&mut self, e: &tidings_model::StoredEvent) {
+        if let Some(v) = self.views.get_mut(&e.profile) {
+            if Arc::make_mut(v).follow(e, self.uses_context) {
+                self.view_messages += 1;
+            } else {
+                self.views.remove(&e.profile);
+            }
+        }
+        let ids = [(0u8, &e.user_id), (1, &e.anonymous_id)];
+        for (kind, ext) in ids.into_iter().filter_map(|(k, x)| Some((k, x.as_ref()?))) {
+            if let Some(&other) = self.view_ids.get(&(kind, ext.clone()))
+                && other != e.profile
+            {
+                self.views.remove(&other);
+                self.view_ids.remove(&(kind, ext.clone()));
+            }
+        }
     }
 
     /// Handles the log after the cursor.
@@ -288,7 +331,7 @@ impl Automation {
             let page = self.store.scan(self.workspace, self.cursor, PAGE)?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {
-                self.views.remove(&e.profile);
+                self.follow(e);
                 if e.event.as_deref() == Some("Order Completed") {
                     view::learn_order(&mut self.bought_together, e);
                 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use tidings_engine::{Observed, ProfileInput};
 use tidings_journeys::policy::{Frequency, Recipient, Suppression};
 use tidings_model::time::DAY;
-use tidings_model::{Micros, ProfileId, StoredEvent, WorkspaceId};
+use tidings_model::{MessageType, Micros, ProfileId, StoredEvent, WorkspaceId};
 use tidings_render::recommend::order_products;
 use tidings_render::{ActivityEvent, BoughtTogether, Context, EventContext, ProfileContext, viewed_not_bought};
 use tidings_rules::{Condition, Span, Subscribed, Workspace};
@@ -16,9 +16,12 @@ use tidings_store::{Profile, Store};
 use crate::Result;
 
 /// A profile and its whole history, parsed once.
+#[derive(Clone)]
 pub struct ProfileView {
     pub profile: Profile,
     pub input: ProfileInput,
+    /// The highest log position in `input`.
+    pub seen: i64,
 }
 
 static NO_PROPERTIES: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
@@ -43,7 +46,31 @@ impl ProfileView {
         } else {
             ProfileInput::new(history.iter().map(Observed::from_stored_without_context).collect())
         };
-        ProfileView { profile, input }
+        let seen = history.iter().map(|e| e.seq).max().unwrap_or(0);
+        ProfileView { profile, input, seen }
+    }
+
+    /// Takes in a log entry of this profile read after the view was made,
+    /// when that is all it changes: an event or page view under identities
+    /// the profile already has. Whether it could (if not, the view is stale:
+    /// traits set, an identity linked, or a merge that moved other events in).
+    pub fn follow(&mut self, e: &StoredEvent, with_context: bool) -> bool {
+        if e.seq <= self.seen {
+            return true;
+        }
+        let known = |id: &Option<String>, ids: &[String]| id.as_ref().is_none_or(|id| ids.contains(id));
+        let plain = matches!(e.kind, MessageType::Track | MessageType::Page | MessageType::Screen);
+        if !plain || !known(&e.user_id, &self.profile.user_ids) || !known(&e.anonymous_id, &self.profile.anonymous_ids)
+        {
+            return false;
+        }
+        let m = if with_context { Observed::from_stored(e) } else { Observed::from_stored_without_context(e) };
+        // In the store's order, by time then arrival (mostly the end).
+        let messages = &mut self.input.messages;
+        let at = messages.partition_point(|x| (x.timestamp, x.seq) <= (m.timestamp, m.seq));
+        messages.insert(at, m);
+        self.seen = e.seq;
+        true
     }
 
     /// Whether `condition` holds as of `now`.
@@ -215,4 +242,53 @@ pub(crate) fn event_context(e: &StoredEvent) -> Option<EventContext> {
         _ => Map::new(),
     };
     Some(EventContext { name: e.event.clone()?, timestamp: e.timestamp, properties })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidings_model::traits::Traits;
+
+    fn stored(seq: i64, kind: MessageType, user: &str, ts: Micros) -> StoredEvent {
+        StoredEvent {
+            seq,
+            profile: ProfileId(1),
+            message_id: format!("m{seq}"),
+            kind,
+            event: (kind == MessageType::Track).then(|| "Product Viewed".to_string()),
+            user_id: Some(user.to_string()),
+            anonymous_id: None,
+            timestamp: ts,
+            received_at: ts,
+            body: r#"{"properties":{"sku":"a"}}"#.into(),
+        }
+    }
+
+    #[test]
+    fn a_view_follows_plain_events_in_store_order_and_refuses_the_rest() {
+        let profile = Profile {
+            id: ProfileId(1),
+            workspace: WorkspaceId(1),
+            user_id: Some("u".into()),
+            user_ids: vec!["u".into()],
+            anonymous_ids: Vec::new(),
+            traits: Traits::default(),
+            created_at: 0,
+        };
+        let history = [stored(1, MessageType::Track, "u", 100), stored(2, MessageType::Track, "u", 300)];
+        let mut v = ProfileView::new(profile, &history, false);
+        assert_eq!(v.seen, 2);
+        // Already in the view: nothing added.
+        assert!(v.follow(&history[1], false));
+        assert_eq!(v.input.messages.len(), 2);
+        // A late event lands in time order.
+        assert!(v.follow(&stored(3, MessageType::Track, "u", 200), false));
+        let order: Vec<i64> = v.input.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(order, [1, 3, 2]);
+        assert_eq!(v.seen, 3);
+        // Traits set, or an identity the profile does not have: the view is stale.
+        assert!(!v.follow(&stored(4, MessageType::Identify, "u", 400), false));
+        assert!(!v.follow(&stored(5, MessageType::Track, "someone-else", 400), false));
+        assert_eq!(v.input.messages.len(), 3);
+    }
 }

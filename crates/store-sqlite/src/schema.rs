@@ -22,7 +22,7 @@ pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {sync};
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -262144;
+         PRAGMA cache_size = -32768;
          PRAGMA mmap_size = 1073741824;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;"
