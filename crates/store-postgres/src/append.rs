@@ -11,8 +11,13 @@ use tidings_store::{AppendBatch, AppendResult, Outcome, Result, StoreError};
 /// Advisory-lock namespace for per-workspace append serialisation.
 const APPEND_LOCK_BASE: i64 = 1 << 40;
 
-pub fn append(c: &mut Client, batches: &[AppendBatch]) -> Result<AppendResult> {
+/// `durable`: the commit waits for the server's WAL flush; otherwise it
+/// returns before it (`synchronous_commit = off`, this transaction only).
+pub fn append(c: &mut Client, batches: &[AppendBatch], durable: bool) -> Result<AppendResult> {
     let mut tx = c.transaction().map_err(db_err)?;
+    if !durable {
+        tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(db_err)?;
+    }
     let mut workspaces: Vec<i64> = batches.iter().map(|b| b.workspace.0).collect();
     workspaces.sort_unstable();
     workspaces.dedup();

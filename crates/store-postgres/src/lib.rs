@@ -302,7 +302,11 @@ impl Store for PostgresStore {
     }
 
     fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
-        self.with(|c| append::append(c, batches))
+        self.with(|c| append::append(c, batches, true))
+    }
+
+    fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
+        self.with(|c| append::append(c, batches, false))
     }
 
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {

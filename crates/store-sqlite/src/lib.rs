@@ -40,6 +40,7 @@ pub enum Mode {
 pub struct SqliteStore {
     path: PathBuf,
     mode: Mode,
+    durability: Durability,
     writer: Option<Mutex<write::Writer>>,
     readers: Mutex<Vec<Connection>>,
     /// Timer leases, by (due_at, id). Only this process writes the folder, so
@@ -152,6 +153,7 @@ impl SqliteStore {
         let store = SqliteStore {
             path,
             mode,
+            durability,
             writer,
             readers: Mutex::new(Vec::new()),
             leases: Mutex::new(std::collections::HashMap::new()),
@@ -162,6 +164,12 @@ impl SqliteStore {
             store.read(schema::check_current)?;
         }
         Ok(store)
+    }
+
+    /// The writer's `PRAGMA synchronous` (0 off, 1 normal, 2 full), for tests.
+    #[doc(hidden)]
+    pub fn pragma_synchronous(&self) -> Result<i64> {
+        self.writer()?.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(db_err)
     }
 
     fn writer(&self) -> Result<parking_lot::MutexGuard<'_, write::Writer>> {
@@ -357,6 +365,19 @@ impl Store for SqliteStore {
 
     fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
         self.writer()?.append(batches)
+    }
+
+    fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
+        let mut w = self.writer()?;
+        if self.durability == Durability::Process {
+            return w.append(batches);
+        }
+        // In WAL mode NORMAL commits without an fsync; the next FULL commit's
+        // fsync covers this one's frames too.
+        w.conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(db_err)?;
+        let result = w.append(batches);
+        w.conn.execute_batch("PRAGMA synchronous = FULL").map_err(db_err)?;
+        result
     }
 
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {

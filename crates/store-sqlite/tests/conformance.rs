@@ -44,3 +44,17 @@ fn read_only_open_of_a_missing_folder_says_so() {
     let err = SqliteStore::open(&dir.path().join("nope"), Mode::ReadOnly, Durability::Full).err().unwrap();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+#[test]
+fn a_derived_append_leaves_full_durability_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).unwrap();
+    let w = s.create_workspace("shop", 0).unwrap().id;
+    let msg = |id: &str| {
+        tidings_store::conformance::msg(&format!(r#"{{"type":"track","userId":"u","event":"E","messageId":"{id}"}}"#))
+    };
+    s.append_derived(&[AppendBatch { workspace: w, messages: vec![msg("d")] }]).unwrap();
+    s.append(&[AppendBatch { workspace: w, messages: vec![msg("e")] }]).unwrap();
+    // 2 is FULL: the ingest path still waits for the disk.
+    assert_eq!(s.pragma_synchronous().unwrap(), 2);
+}

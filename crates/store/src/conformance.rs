@@ -19,7 +19,7 @@ macro_rules! conformance_tests {
             large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
             timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up,
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
-            journey_instances_round_trip);
+            journey_instances_round_trip, derived_appends_join_the_log);
     };
     (@each $make:expr; $($case:ident),*) => {
         $(
@@ -97,6 +97,21 @@ pub fn dedupe_by_message_id(s: &dyn Store) {
     assert_eq!(out[0], Outcome::Duplicate, "a later resend is stored once");
     assert!(matches!(out[1], Outcome::Stored { .. }));
     assert_eq!(s.stats(w).unwrap().events, 3);
+}
+
+/// The engine's derived appends: the same log, deduplication and ordering
+/// as any append, and durable appends after them still work.
+pub fn derived_appends_join_the_log(s: &dyn Store) {
+    let w = ws(s, "shop");
+    append(s, w, vec![track("u", "Product Viewed", "a", 1)]);
+    let derived = |id: &str| AppendBatch { workspace: w, messages: vec![track("u", "Segment Entered", id, 2)] };
+    let r = s.append_derived(&[derived("engine-1")]).expect("derived append");
+    assert!(matches!(r.outcomes[0][0], Outcome::Stored { .. }), "{:?}", r.outcomes);
+    let again = s.append_derived(&[derived("engine-1")]).expect("derived append");
+    assert_eq!(again.outcomes[0][0], Outcome::Duplicate);
+    append(s, w, vec![track("u", "Order Completed", "b", 3)]);
+    let names: Vec<String> = s.scan(w, 0, 10).unwrap().into_iter().filter_map(|e| e.event).collect();
+    assert_eq!(names, ["Product Viewed", "Segment Entered", "Order Completed"]);
 }
 
 pub fn dedupe_is_per_workspace(s: &dyn Store) {

@@ -257,6 +257,15 @@ pub trait Store: Send + Sync + 'static {
     /// Appends in one transaction: deduplicates by `(workspace, messageId)`,
     /// resolves identity, merges traits. Durable when it returns.
     fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult>;
+    /// [`Store::append`] for messages that can be derived again from the
+    /// log (the segment engine's changes): committed in order after
+    /// everything before them, without waiting for the disk. A crash of the
+    /// machine may lose the newest such appends, but never one that a later
+    /// durable commit follows (both backends write one ordered log), so
+    /// nothing that acted on them durably can outlive them.
+    fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
+        self.append(batches)
+    }
     /// The live profile named by a user id, else by an anonymous id.
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>>;
     fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>>;
