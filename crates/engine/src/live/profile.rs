@@ -74,6 +74,14 @@ pub(crate) enum Flip {
     Stage { slot: usize, from: Option<u16>, to: Option<u16> },
 }
 
+/// A leaf's state and the next time its answer may change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Slot {
+    state: LeafState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wake: Option<Micros>,
+}
+
 /// The live state of one profile. Opaque; serializable for snapshots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileState {
@@ -83,10 +91,10 @@ pub struct ProfileState {
     /// The valid zone its `timezone` trait names, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     zone: Option<String>,
-    leaves: Vec<LeafState>,
-    /// Per leaf: the next time its answer may change.
-    wakes: Vec<Option<Micros>>,
-    /// The earliest of `wakes`.
+    /// Per leaf: its state, once an event concerned it (most leaves of most
+    /// profiles never see one, and an empty state costs 8 bytes this way).
+    leaves: Vec<Option<Box<Slot>>>,
+    /// The earliest of the leaves' wakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next_wake: Option<Micros>,
     /// Per leaf: its answer, as of its last update; it holds until its wake.
@@ -103,16 +111,14 @@ pub struct ProfileState {
 impl ProfileState {
     pub(crate) fn new(c: &Compiled) -> ProfileState {
         let traits = TraitStore::default();
-        let mut leaves: Vec<LeafState> = c.leaves.iter().map(|l| LeafState::new(&l.kind)).collect();
         // An empty state's answer does not depend on the time.
         let answers =
-            leaves.iter_mut().zip(&c.leaves).map(|(l, spec)| l.holds(&spec.kind, Micros::MIN, &traits)).collect();
+            c.leaves.iter().map(|spec| LeafState::new(&spec.kind).holds(&spec.kind, Micros::MIN, &traits)).collect();
         ProfileState {
             born: None,
             traits,
             zone: None,
-            leaves,
-            wakes: vec![None; c.leaves.len()],
+            leaves: vec![None; c.leaves.len()],
             next_wake: None,
             answers,
             segments: vec![false; c.segments.len()],
@@ -158,8 +164,11 @@ impl ProfileState {
     /// changed.
     fn refresh(&mut self, c: &Compiled, leaf: usize, now: Micros) -> bool {
         let kind = &c.leaves[leaf].kind;
-        let answer = self.leaves[leaf].holds(kind, now, &self.traits);
-        let wake = self.leaves[leaf].next_change(kind, now);
+        let (answer, wake) = match &mut self.leaves[leaf] {
+            Some(slot) => (slot.state.holds(kind, now, &self.traits), slot.state.next_change(kind, now)),
+            // Empty: nothing to change with time alone (only `subscribed` reads the traits).
+            None => (LeafState::new(kind).holds(kind, now, &self.traits), None),
+        };
         debug_assert!(wake.is_none_or(|w| w > now), "a wake must come after now");
         // Never at or before `now`, which would wake the profile forever.
         self.set_wake(leaf, wake.map(|w| w.max(now.saturating_add(1))));
@@ -167,7 +176,11 @@ impl ProfileState {
     }
 
     fn set_wake(&mut self, leaf: usize, wake: Option<Micros>) {
-        let old = std::mem::replace(&mut self.wakes[leaf], wake);
+        let Some(slot) = &mut self.leaves[leaf] else {
+            debug_assert!(wake.is_none(), "an empty leaf has no wake");
+            return;
+        };
+        let old = std::mem::replace(&mut slot.wake, wake);
         if old == wake {
             return;
         }
@@ -176,7 +189,7 @@ impl ProfileState {
             (Some(w), None) => self.next_wake = Some(w),
             // The earliest moved later: look for the new earliest.
             _ if old.is_some() && old == self.next_wake => {
-                self.next_wake = self.wakes.iter().flatten().copied().min();
+                self.next_wake = self.leaves.iter().flatten().filter_map(|s| s.wake).min();
             }
             _ => {}
         }
@@ -214,7 +227,8 @@ impl ProfileState {
         }
         if self.next_wake.is_some_and(|w| w <= now) {
             for i in 0..self.leaves.len() {
-                if self.wakes[i].is_some_and(|w| w <= now) && self.refresh(c, i, now) {
+                let due = self.leaves[i].as_ref().and_then(|s| s.wake).is_some_and(|w| w <= now);
+                if due && self.refresh(c, i, now) {
                     affected.extend_from_slice(&c.leaves[i].defs);
                 }
             }
@@ -266,9 +280,11 @@ impl ProfileState {
                 let tz = zones.get(self.zone.as_deref());
                 for &i in &c.zone_leaves {
                     let (i, kind) = (i as usize, &c.leaves[i as usize].kind);
-                    self.leaves[i].advance(kind, now);
-                    self.leaves[i].reclassify(kind, &tz);
-                    self.refresh(c, i, now);
+                    if let Some(slot) = &mut self.leaves[i] {
+                        slot.state.advance(kind, now);
+                        slot.state.reclassify(kind, &tz);
+                        self.refresh(c, i, now);
+                    }
                 }
             }
         }
@@ -283,7 +299,20 @@ impl ProfileState {
         let tz = zones.get(self.zone.as_deref());
         for &i in &plan.leaves {
             let (i, kind) = (i as usize, &c.leaves[i as usize].kind);
-            if self.leaves[i].on_event(kind, &m, now, &tz) && self.refresh(c, i, now) {
+            let touched = match &mut self.leaves[i] {
+                Some(slot) => slot.state.on_event(kind, &m, now, &tz),
+                None => {
+                    // Kept only if the event concerned it: an empty state that
+                    // an event leaves alone stays empty.
+                    let mut state = LeafState::new(kind);
+                    let touched = state.on_event(kind, &m, now, &tz);
+                    if touched {
+                        self.leaves[i] = Some(Box::new(Slot { state, wake: None }));
+                    }
+                    touched
+                }
+            };
+            if touched && self.refresh(c, i, now) {
                 affected.extend_from_slice(&c.leaves[i].defs);
             }
         }
