@@ -177,9 +177,9 @@ const PAGE: usize = 2_000;
 /// Timers and messages claimed per round.
 const BATCH: usize = 500;
 /// Views kept between rounds: at most so many profiles, and so many messages
-/// in them (about 0.5 KB each), before all are dropped and read again.
+/// in them (a few hundred bytes each), before all are dropped and read again.
 const MAX_VIEWS: usize = 100_000;
-const MAX_VIEW_MESSAGES: usize = 1_000_000;
+const MAX_VIEW_MESSAGES: usize = 500_000;
 
 impl Automation {
     /// A runner continuing from its saved cursor. Co-purchases are learned
