@@ -327,11 +327,24 @@ impl Automation {
 
     /// Handles the log after the cursor.
     fn read_log(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
+        // First the kept views follow the whole log as it is now, so that
+        // every decision below sees all of it, whatever order concurrent
+        // writers (the ingest path, the engine's changes) committed in.
+        let mut end = self.cursor;
         loop {
-            let page = self.store.scan(self.workspace, self.cursor, PAGE)?;
+            let page = self.store.scan(self.workspace, end, PAGE)?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {
                 self.follow(e);
+            }
+            end = last;
+        }
+        // Then each entry up to there is handled; later ones wait for the next round.
+        while self.cursor < end {
+            let mut page = self.store.scan(self.workspace, self.cursor, PAGE)?;
+            page.retain(|e| e.seq <= end);
+            let Some(last) = page.last().map(|e| e.seq) else { break };
+            for e in &page {
                 if e.event.as_deref() == Some("Order Completed") {
                     view::learn_order(&mut self.bought_together, e);
                 }

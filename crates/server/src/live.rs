@@ -315,12 +315,14 @@ impl Runner {
                 }
                 Ok(Cmd::Events(events, newest)) => {
                     self.last_seq = self.last_seq.max(newest);
-                    let now = self.clock.now();
                     let mut engine = self.live.engine.write();
                     let mut changes = Vec::new();
                     for e in &events {
                         self.last_seq = self.last_seq.max(e.seq);
-                        match engine.apply(e.profile, Observed::from_stored(e), now) {
+                        // The engine is at the time the message arrived, not the
+                        // time this thread got to it: the same answer however far
+                        // behind it runs (and a simulated clock gives the same run twice).
+                        match engine.apply(e.profile, Observed::from_stored(e), e.received_at) {
                             Ok(c) => changes.extend(c),
                             Err(err) => {
                                 tracing::error!(error = %err, profile = e.profile.0, "the engine refused an event")
@@ -397,6 +399,8 @@ impl Runner {
             return;
         }
         let ws = self.live.workspace;
+        // Recorded as arriving when the engine was at (every change is at or before it).
+        let arrived = self.live.engine.read().now();
         let mut messages = Vec::with_capacity(changes.len());
         for c in &changes {
             let (user_id, anonymous_id) = self.ids_of(c.profile);
@@ -428,7 +432,7 @@ impl Runner {
                 "context": {"library": {"name": "tidings-engine"}},
             })
             .to_string();
-            let env = Envelope { received_at: self.clock.now(), sent_at: None, default_type: None };
+            let env = Envelope { received_at: arrived, sent_at: None, default_type: None };
             match parse_message(&text, &env, &mut tidings_model::message::new_message_id) {
                 Ok(m) => messages.push(m),
                 Err(e) => tracing::error!(error = %e, "could not form a change event"),
@@ -454,7 +458,7 @@ impl Runner {
         // records them again on replay, so they need not wait for an fsync.
         match self.store.append_derived(&[AppendBatch { workspace: ws, messages: messages.clone() }]) {
             Ok(r) => {
-                let now = self.clock.now();
+                let now = arrived;
                 let mut engine = self.live.engine.write();
                 let mut more = Vec::new();
                 for (m, o) in messages.iter().zip(r.outcomes.into_iter().flatten()) {
