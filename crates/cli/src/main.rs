@@ -1,5 +1,9 @@
 //! `tidings`: one binary for the whole product.
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod check;
 mod config;
 mod demo;

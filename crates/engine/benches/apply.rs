@@ -7,6 +7,10 @@
 
 use std::time::Instant;
 
+/// The product's allocator, as in the `tidings` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use jiff::tz::TimeZone;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

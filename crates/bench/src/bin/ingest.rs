@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use tidings_bench::{quantile, tidings_binary, track_events};
 use tidings_testkit::http::{Client, basic, bearer};
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Ingest benchmark: Tidings over HTTP and `tidings import`, beside PostgreSQL COPY.
 #[derive(Parser, Debug)]
 struct Args {

@@ -19,6 +19,10 @@ use tidings_server::AppState;
 use tidings_store::{Outcome, Store};
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Segment-change latency on a live engine.
 #[derive(Parser, Debug)]
 struct Args {

@@ -16,6 +16,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tidings_insights::email::{Accumulator, Props};
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Report benchmark: Tidings beside DuckDB on the same events.
 #[derive(Parser, Debug)]
 struct Args {

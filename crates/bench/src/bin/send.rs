@@ -24,6 +24,10 @@ use tidings_render::{
     Context, Envelope, Mailbox, Product, ProfileContext, Renderer, SigningKeys, Template, TemplateSource, personalize,
 };
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Render and send benchmark: Tidings beside Python, to the same smtp-sink.
 #[derive(Parser, Debug)]
 struct Args {

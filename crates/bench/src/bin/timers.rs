@@ -10,6 +10,10 @@ use std::time::Instant;
 use tidings_model::WorkspaceId;
 use tidings_store::{NewTimer, Store};
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Timer benchmark: schedule N timers, make them all due, fire them all.
 #[derive(Parser, Debug)]
 struct Args {
