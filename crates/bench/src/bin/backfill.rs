@@ -23,6 +23,10 @@ use tidings_engine::{Compiled, Engine, Observed, ProfileInput, ProfileState, bui
 use tidings_model::ProfileId;
 use tidings_rules::{SourceFile, Workspace, check_workspace};
 
+/// The product's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Backfill benchmark: the segment engine beside DuckDB on the same events.
 #[derive(Parser, Debug)]
 struct Args {
@@ -589,6 +593,7 @@ fn main() -> Result<()> {
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let grouped = read_grouped(&csv)?;
     let (read_s, read_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let rss_read = memory("VmRSS:");
     eprintln!("read and grouped {} profiles in {read_s:.2} s", grouped.ids.len());
     let (t, cpu) = (Instant::now(), cpu_seconds());
     let split = Split::default();
@@ -638,7 +643,7 @@ fn main() -> Result<()> {
     );
     println!(
         "Tidings: read + group {read_s:.2} s, build + install {build_s:.2} s:  {our_s:>7.2} s  \
-         (CPU {read_cpu:.1} + {build_cpu:.1} s; RSS after build {rss}, peak {})",
+         (CPU {read_cpu:.1} + {build_cpu:.1} s; RSS after reading {rss_read}, after building {rss}, peak {})",
         memory("VmHWM:")
     );
     println!(
