@@ -142,7 +142,11 @@ impl ProfileState {
         let mut sorted: Vec<&Observed> = messages.into_iter().collect();
         sorted.sort_by_key(|m| m.seq);
         for m in sorted {
-            s.take(c, zones, m.clone(), now, &mut affected);
+            if m.timestamp > now {
+                s.hold(m.clone());
+            } else {
+                s.absorb(c, zones, m, now, &mut affected, false);
+            }
         }
         for i in 0..s.leaves.len() {
             s.refresh(c, i, now);
@@ -257,10 +261,31 @@ impl ProfileState {
     /// time), noting which definitions to evaluate.
     fn take(&mut self, c: &Compiled, zones: &mut Zones, m: Observed, now: Micros, affected: &mut Vec<u32>) {
         if m.timestamp > now {
-            let at = self.pending.partition_point(|p| (p.timestamp, p.seq) <= (m.timestamp, m.seq));
-            self.pending.insert(at, m);
+            self.hold(m);
             return;
         }
+        self.absorb(c, zones, &m, now, affected, true);
+    }
+
+    /// Keeps a message stamped after `now` until its time.
+    fn hold(&mut self, m: Observed) {
+        let at = self.pending.partition_point(|p| (p.timestamp, p.seq) <= (m.timestamp, m.seq));
+        self.pending.insert(at, m);
+    }
+
+    /// Takes a message at or before `now` into the leaves it concerns.
+    /// `settle`: bring each leaf it changes to `now` (its answer and wake)
+    /// and note the definitions to evaluate; a build skips that and settles
+    /// every leaf once at the end.
+    fn absorb(
+        &mut self,
+        c: &Compiled,
+        zones: &mut Zones,
+        m: &Observed,
+        now: Micros,
+        affected: &mut Vec<u32>,
+        settle: bool,
+    ) {
         if self.born.is_none_or(|b| m.timestamp < b) {
             if self.born.is_none() {
                 affected.extend_from_slice(&c.all_defs);
@@ -271,7 +296,7 @@ impl ProfileState {
             && self.traits.apply(traits, m.timestamp, m.seq)
         {
             affected.extend_from_slice(&c.all_defs);
-            for &i in &c.trait_leaves {
+            for &i in c.trait_leaves.iter().filter(|_| settle) {
                 self.refresh(c, i as usize, now);
             }
             let zone = zone_name(self.traits.get(TIMEZONE_TRAIT)).map(str::to_string);
@@ -283,7 +308,9 @@ impl ProfileState {
                     if let Some(slot) = &mut self.leaves[i] {
                         slot.state.advance(kind, now);
                         slot.state.reclassify(kind, &tz);
-                        self.refresh(c, i, now);
+                        if settle {
+                            self.refresh(c, i, now);
+                        }
                     }
                 }
             }
@@ -300,19 +327,19 @@ impl ProfileState {
         for &i in &plan.leaves {
             let (i, kind) = (i as usize, &c.leaves[i as usize].kind);
             let touched = match &mut self.leaves[i] {
-                Some(slot) => slot.state.on_event(kind, &m, now, &tz),
+                Some(slot) => slot.state.on_event(kind, m, now, &tz),
                 None => {
                     // Kept only if the event concerned it: an empty state that
                     // an event leaves alone stays empty.
                     let mut state = LeafState::new(kind);
-                    let touched = state.on_event(kind, &m, now, &tz);
+                    let touched = state.on_event(kind, m, now, &tz);
                     if touched {
                         self.leaves[i] = Some(Box::new(Slot { state, wake: None }));
                     }
                     touched
                 }
             };
-            if touched && self.refresh(c, i, now) {
+            if touched && settle && self.refresh(c, i, now) {
                 affected.extend_from_slice(&c.leaves[i].defs);
             }
         }
