@@ -152,9 +152,9 @@ pub struct Automation {
     /// Profiles read so far, kept up to date with the log entries read
     /// after them (or dropped, when an entry changes more than history).
     views: HashMap<ProfileId, Arc<ProfileView>>,
-    /// The identities of the profiles in `views` (kind 0 user, 1 anonymous):
-    /// an entry naming one under another profile drops that view (a merge).
-    view_ids: HashMap<(u8, String), ProfileId>,
+    /// The identities of the profiles in `views`, user ids then anonymous
+    /// ids: an entry naming one under another profile drops that view (a merge).
+    view_ids: [HashMap<String, ProfileId>; 2],
     /// Messages taken into views since they were last all dropped (a bound
     /// on their memory; views dropped one by one are not subtracted).
     view_messages: usize,
@@ -176,6 +176,8 @@ pub struct Automation {
 const PAGE: usize = 2_000;
 /// Timers and messages claimed per round.
 const BATCH: usize = 500;
+/// Log pages read once for both passes of `read_log`.
+const KEPT_PAGES: usize = 8;
 /// Views kept between rounds: at most so many profiles, and so many messages
 /// in them (a few hundred bytes each), before all are dropped and read again.
 const MAX_VIEWS: usize = 100_000;
@@ -235,7 +237,7 @@ impl Automation {
             scheduled: HashSet::new(),
             subscribed_rule: tidings_rules::parse_condition("subscribed").expect("`subscribed` parses"),
             views: HashMap::new(),
-            view_ids: HashMap::new(),
+            view_ids: Default::default(),
             view_messages: 0,
             outgoing: Vec::new(),
             timing: Default::default(),
@@ -291,9 +293,8 @@ impl Automation {
             self.forget_views();
         }
         self.view_messages += v.input.messages.len();
-        let ids = v.profile.user_ids.iter().map(|u| (0, u)).chain(v.profile.anonymous_ids.iter().map(|a| (1, a)));
-        for (kind, ext) in ids {
-            self.view_ids.insert((kind, ext.clone()), id);
+        for (ids, known) in self.view_ids.iter_mut().zip([&v.profile.user_ids, &v.profile.anonymous_ids]) {
+            ids.extend(known.iter().map(|ext| (ext.clone(), id)));
         }
         self.views.insert(id, v.clone());
         Ok(Some(v))
@@ -301,7 +302,7 @@ impl Automation {
 
     fn forget_views(&mut self) {
         self.views.clear();
-        self.view_ids.clear();
+        self.view_ids = Default::default();
         self.view_messages = 0;
     }
 
@@ -314,13 +315,13 @@ impl Automation {
                 self.views.remove(&e.profile);
             }
         }
-        let ids = [(0u8, &e.user_id), (1, &e.anonymous_id)];
-        for (kind, ext) in ids.into_iter().filter_map(|(k, x)| Some((k, x.as_ref()?))) {
-            if let Some(&other) = self.view_ids.get(&(kind, ext.clone()))
+        for (ids, ext) in self.view_ids.iter_mut().zip([&e.user_id, &e.anonymous_id]) {
+            if let Some(ext) = ext
+                && let Some(&other) = ids.get(ext.as_str())
                 && other != e.profile
             {
                 self.views.remove(&other);
-                self.view_ids.remove(&(kind, ext.clone()));
+                ids.remove(ext.as_str());
             }
         }
     }
@@ -330,7 +331,10 @@ impl Automation {
         // First the kept views follow the whole log as it is now, so that
         // every decision below sees all of it, whatever order concurrent
         // writers (the ingest path, the engine's changes) committed in.
+        // The first pages are kept for the second pass (a round's new log
+        // usually fits in one); a longer catch-up reads the rest again.
         let mut end = self.cursor;
+        let mut kept = std::collections::VecDeque::new();
         loop {
             let page = self.store.scan(self.workspace, end, PAGE)?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
@@ -338,10 +342,16 @@ impl Automation {
                 self.follow(e);
             }
             end = last;
+            if kept.len() < KEPT_PAGES {
+                kept.push_back(page);
+            }
         }
         // Then each entry up to there is handled; later ones wait for the next round.
         while self.cursor < end {
-            let mut page = self.store.scan(self.workspace, self.cursor, PAGE)?;
+            let mut page = match kept.pop_front() {
+                Some(p) => p,
+                None => self.store.scan(self.workspace, self.cursor, PAGE)?,
+            };
             page.retain(|e| e.seq <= end);
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {

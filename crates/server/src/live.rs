@@ -24,7 +24,7 @@ use tidings_engine::{Change, ChangeKind, Engine, Observed, ProfileInput};
 use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::format_time;
-use tidings_model::{Clock, Message, ProfileId, StoredEvent, WorkspaceId};
+use tidings_model::{Clock, Message, Micros, ProfileId, StoredEvent, WorkspaceId};
 use tidings_store::{AppendBatch, AppendResult, Outcome, Snapshot, Store, StoreError};
 
 /// The snapshot's name in the store.
@@ -75,11 +75,13 @@ enum Cmd {
     /// Stored messages to apply, and the newest log position of their append
     /// (some of it may be covered by a merge's rebuild instead).
     Events(Vec<StoredEvent>, i64),
-    /// `from` was folded into `into` by the append that ends at log position `upto`.
+    /// `from` was folded into `into` by the append that ends at log position
+    /// `upto`, which arrived by `at`.
     Merge {
         from: ProfileId,
         into: ProfileId,
         upto: i64,
+        at: Micros,
     },
     /// Advance to the clock's time, record, then answer.
     Sync(Sender<()>),
@@ -121,6 +123,7 @@ impl AppendObserver for LiveObserver {
             result.merges.iter().filter(|m| m.0 == self.workspace).flat_map(|&(_, from, into)| [from, into]).collect();
         let mut events = Vec::new();
         let mut newest = 0;
+        let mut arrived = Micros::MIN;
         for (batch, outcomes) in batches.iter().zip(&result.outcomes) {
             if batch.workspace != self.workspace {
                 continue;
@@ -128,6 +131,7 @@ impl AppendObserver for LiveObserver {
             for (m, o) in batch.messages.iter().zip(outcomes) {
                 if let Outcome::Stored { seq, profile } = o {
                     newest = newest.max(*seq);
+                    arrived = arrived.max(m.received_at);
                     if !merged.contains(profile) {
                         events.push(stored(m, *seq, *profile));
                     }
@@ -137,7 +141,7 @@ impl AppendObserver for LiveObserver {
         // Merges first: the engine rebuilds the surviving profile from its whole history.
         for &(ws, from, into) in &result.merges {
             if ws == self.workspace {
-                let _ = self.tx.send(Cmd::Merge { from, into, upto: newest });
+                let _ = self.tx.send(Cmd::Merge { from, into, upto: newest, at: arrived });
             }
         }
         if newest > 0 {
@@ -331,9 +335,10 @@ impl Runner {
                     }
                     changes
                 }
-                Ok(Cmd::Merge { from, into, upto }) => {
+                Ok(Cmd::Merge { from, into, upto, at }) => {
                     self.user_ids.remove(&into);
-                    let now = self.clock.now();
+                    // As for events: the time the append arrived.
+                    let now = at;
                     match self.store.profile_history(self.live.workspace, into) {
                         Ok(mut h) => {
                             // Later appends reach the engine as their own events.

@@ -296,8 +296,10 @@ impl ProfileState {
             && self.traits.apply(traits, m.timestamp, m.seq)
         {
             affected.extend_from_slice(&c.all_defs);
-            for &i in c.trait_leaves.iter().filter(|_| settle) {
-                self.refresh(c, i as usize, now);
+            if settle {
+                for &i in &c.trait_leaves {
+                    self.refresh(c, i as usize, now);
+                }
             }
             let zone = zone_name(self.traits.get(TIMEZONE_TRAIT)).map(str::to_string);
             if zone != self.zone {
