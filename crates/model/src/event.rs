@@ -3,7 +3,9 @@
 use crate::ids::ProfileId;
 use crate::message::MessageType;
 use crate::time::{Micros, format_time};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// What the segment engine records when a profile enters a segment.
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
@@ -14,18 +16,39 @@ pub const STAGE_CHANGED: &str = "Stage Changed";
 /// What `POST /api/journeys/KEY/enter` records; the runner starts the journey from it.
 pub const ENTRY_REQUESTED: &str = "Journey Entry Requested";
 
+/// What the tracking endpoints record when a person opens an email.
+pub const EMAIL_OPENED: &str = "Email Opened";
+/// What the tracking endpoints record when a person follows a link in an email.
+pub const EMAIL_CLICKED: &str = "Email Clicked";
+/// A person (or a mailbox provider for them) asked to stop: all marketing, or one `topic`.
+pub const UNSUBSCRIBED: &str = "Unsubscribed";
+/// The sender handed a message to the transport.
+pub const EMAIL_SENT: &str = "Email Sent";
+/// A mail server accepted a message.
+pub const EMAIL_DELIVERED: &str = "Email Delivered";
+/// A message was refused; `permanent: false` for a soft bounce.
+pub const EMAIL_BOUNCED: &str = "Email Bounced";
+/// A recipient reported a message as spam.
+pub const EMAIL_COMPLAINED: &str = "Email Complained";
+/// A person was assigned a variation (Segment's A/B testing spec).
+pub const EXPERIMENT_VIEWED: &str = "Experiment Viewed";
+/// A journey's webhook step got an answer.
+pub const WEBHOOK_CALLED: &str = "Webhook Called";
+/// A journey's webhook step gave up.
+pub const WEBHOOK_FAILED: &str = "Webhook Failed";
+
 /// The events the engine and the sender record about themselves. They are in a
 /// profile's history like any other event, but are not the person's activity.
 pub const ENGINE_EVENTS: &[&str] = &[
-    "Email Sent",
-    "Email Delivered",
-    "Email Bounced",
-    "Segment Entered",
-    "Segment Exited",
-    "Stage Changed",
-    "Experiment Viewed",
-    "Webhook Called",
-    "Webhook Failed",
+    EMAIL_SENT,
+    EMAIL_DELIVERED,
+    EMAIL_BOUNCED,
+    SEGMENT_ENTERED,
+    SEGMENT_EXITED,
+    STAGE_CHANGED,
+    EXPERIMENT_VIEWED,
+    WEBHOOK_CALLED,
+    WEBHOOK_FAILED,
 ];
 
 /// A SQL condition on columns `type` and `event` that is true for activity
@@ -41,6 +64,114 @@ pub fn activity_sql() -> String {
     )
 }
 
+/// A stored message's JSON text, parsed at most once: the parts every
+/// reader needs (`properties`, `traits`) on first use, `context` (most of a
+/// message's bytes, and read by few rules) apart and only when asked.
+#[derive(Debug, Default)]
+pub struct Body {
+    text: String,
+    parts: OnceLock<Parts>,
+    context: OnceLock<Value>,
+}
+
+/// The parsed parts of a body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parts {
+    /// The `properties` object (`Null` when absent or not an object).
+    pub properties: Value,
+    /// The `traits` object, when the message has one.
+    pub traits: Option<Map<String, Value>>,
+}
+
+static NO_PROPERTIES: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+impl Body {
+    pub fn new(text: String) -> Body {
+        Body { text, parts: OnceLock::new(), context: OnceLock::new() }
+    }
+
+    /// The message as sent (a JSON object's text).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `properties` and `traits`, parsed on first use (a body that is not a
+    /// JSON object has neither).
+    pub fn parts(&self) -> &Parts {
+        self.parts.get_or_init(|| {
+            // Other fields (`context` above all) are skipped without being built.
+            #[derive(Deserialize, Default)]
+            struct Raw {
+                #[serde(default)]
+                properties: Value,
+                #[serde(default)]
+                traits: Option<Value>,
+            }
+            let raw: Raw = serde_json::from_str(&self.text).unwrap_or_default();
+            let traits = match raw.traits {
+                Some(Value::Object(m)) => Some(m),
+                _ => None,
+            };
+            Parts { properties: raw.properties, traits }
+        })
+    }
+
+    /// The `properties` object; empty when there is none.
+    pub fn properties(&self) -> &Map<String, Value> {
+        self.parts().properties.as_object().unwrap_or(&NO_PROPERTIES)
+    }
+
+    /// The `context` object (`Null` when absent), parsed on first use.
+    pub fn context(&self) -> &Value {
+        self.context.get_or_init(|| {
+            #[derive(Deserialize, Default)]
+            struct Raw<'a> {
+                #[serde(borrow, default)]
+                context: Option<&'a serde_json::value::RawValue>,
+            }
+            let raw: Raw<'_> = serde_json::from_str(&self.text).unwrap_or_default();
+            raw.context.and_then(|c| serde_json::from_str(c.get()).ok()).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The parsed parts, taken out (parsing them if that has not happened).
+    pub fn into_parts(self) -> Parts {
+        self.parts();
+        self.parts.into_inner().unwrap_or_default()
+    }
+}
+
+impl Clone for Body {
+    fn clone(&self) -> Body {
+        Body { text: self.text.clone(), parts: self.parts.clone(), context: self.context.clone() }
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.text == other.text
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Body {
+        Body::new(text)
+    }
+}
+
+impl From<&str> for Body {
+    fn from(text: &str) -> Body {
+        Body::new(text.to_string())
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
 /// One message in the event log, with the profile it belongs to now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -54,8 +185,8 @@ pub struct StoredEvent {
     pub anonymous_id: Option<String>,
     pub timestamp: Micros,
     pub received_at: Micros,
-    /// The message as sent, a JSON object.
-    pub body: String,
+    /// The message as sent, a JSON object, parsed at most once.
+    pub body: Body,
 }
 
 impl StoredEvent {
@@ -113,7 +244,7 @@ mod tests {
             anonymous_id: None,
             timestamp: 0,
             received_at: 1_000_000,
-            body: r#"{"userId":"u","event":"Product Viewed","timestamp":"1970-01-01T01:00:00+01:00","properties":{"a":1}}"#.into(),
+            body: r#"{"userId":"u","event":"Product Viewed","timestamp":"1970-01-01T01:00:00+01:00","properties":{"a":1},"context":{"ip":"x"}}"#.into(),
         };
         let j = e.to_json();
         assert_eq!(j["messageId"], "m1");
@@ -126,5 +257,8 @@ mod tests {
         assert!(!is_activity(MessageType::Track, Some("Email Sent")));
         assert!(is_activity(MessageType::Track, Some("Email Opened")));
         assert!(!is_activity(MessageType::Identify, None));
+        assert_eq!(e.body.properties()["a"], 1);
+        assert_eq!(e.body.context()["ip"], "x");
+        assert_eq!(e.body.parts().traits, None);
     }
 }

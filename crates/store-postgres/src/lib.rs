@@ -165,7 +165,7 @@ fn event_row(r: &Row) -> StoredEvent {
         anonymous_id: r.get(6),
         timestamp: r.get(7),
         received_at: r.get(8),
-        body: r.get(9),
+        body: r.get::<_, String>(9).into(),
     }
 }
 
