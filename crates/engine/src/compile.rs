@@ -6,6 +6,13 @@
 //!
 //! Identical leaves (the same rule text, anywhere in the workspace) share
 //! one leaf, and so one state per profile.
+//!
+//! Besides the workspace's definitions, a compilation may carry
+//! *conditions*: rules that are not segments but that others ask about for
+//! every profile (a journey's `if` and `exit_when`, an audience,
+//! `subscribed`). Each is kept like a segment (a slot after the workspace's
+//! segments, a bitmap), is answered by [`crate::Engine::holds`], and never
+//! produces a [`crate::Change`].
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,8 +31,12 @@ use crate::error::EngineError;
 pub struct Compiled {
     pub(crate) defs: Vec<Def>,
     pub(crate) leaves: Vec<LeafSpec>,
-    /// Segment keys by slot.
+    /// Segment keys by slot: the workspace's segments, then the conditions (by their text).
     pub(crate) segments: Vec<String>,
+    /// How many of `segments` are the workspace's; the rest are conditions.
+    pub(crate) visible: usize,
+    /// The slots of the conditions, by their rule text.
+    pub(crate) conditions: HashMap<String, usize>,
     /// Stage sets by slot: key and stage names.
     pub(crate) stage_sets: Vec<(String, Vec<String>)>,
     /// What an event named so updates (`track` events only).
@@ -224,6 +235,12 @@ impl Compiled {
     /// definition the workspace does not hold (which `check_workspace`
     /// never lets through).
     pub fn new(workspace: &Workspace) -> Result<Compiled, EngineError> {
+        Compiled::with_conditions(workspace, &[])
+    }
+
+    /// Compiles a checked workspace and `conditions` over it (see the module
+    /// docs). A condition that appears twice is kept once.
+    pub fn with_conditions(workspace: &Workspace, conditions: &[Condition]) -> Result<Compiled, EngineError> {
         let mut b = Builder::default();
         for r in &workspace.definitions {
             match &r.definition {
@@ -255,7 +272,28 @@ impl Compiled {
             };
             b.defs.push(def);
         }
-        Ok(b.finish(fingerprint.0))
+        let visible = b.segments.len();
+        let mut slots = HashMap::new();
+        for c in conditions {
+            let text = c.to_string();
+            if slots.contains_key(&text) {
+                continue;
+            }
+            fingerprint.write(b"condition ");
+            fingerprint.write(text.as_bytes());
+            fingerprint.write(b"\n");
+            let slot = b.segments.len();
+            b.segments.push(text.clone());
+            slots.insert(text, slot);
+            b.current = b.defs.len() as u32;
+            b.refs.push(Vec::new());
+            let condition = b.node(c)?;
+            b.defs.push(Def::Segment { slot, condition });
+        }
+        let mut compiled = b.finish(fingerprint.0);
+        compiled.visible = visible;
+        compiled.conditions = slots;
+        Ok(compiled)
     }
 
     /// A number that changes whenever the definitions (or the engine's state
@@ -264,16 +302,33 @@ impl Compiled {
         self.fingerprint
     }
 
+    /// The workspace's segment keys, in definition order.
     pub fn segment_keys(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().map(String::as_str)
+        self.segments[..self.visible].iter().map(String::as_str)
+    }
+
+    /// The conditions compiled beside the workspace's definitions, by their rule text.
+    pub fn condition_texts(&self) -> impl Iterator<Item = &str> {
+        self.segments[self.visible..].iter().map(String::as_str)
     }
 
     pub fn stage_set_keys(&self) -> impl Iterator<Item = &str> {
         self.stage_sets.iter().map(|s| s.0.as_str())
     }
 
+    /// A workspace segment's slot.
     pub(crate) fn segment_slot(&self, key: &str) -> Option<usize> {
-        self.segments.iter().position(|k| k == key)
+        self.segments[..self.visible].iter().position(|k| k == key)
+    }
+
+    /// A compiled condition's slot, by its rule text.
+    pub(crate) fn condition_slot(&self, text: &str) -> Option<usize> {
+        self.conditions.get(text).copied()
+    }
+
+    /// Whether a segment slot is one of the workspace's (not a condition).
+    pub(crate) fn is_visible(&self, slot: usize) -> bool {
+        slot < self.visible
     }
 
     pub(crate) fn set_slot(&self, key: &str) -> Option<usize> {
@@ -422,6 +477,8 @@ impl Builder {
         Compiled {
             defs: self.defs,
             leaves,
+            visible: self.segments.len(),
+            conditions: HashMap::new(),
             segments: self.segments,
             stage_sets: self.stage_sets,
             by_name,

@@ -97,32 +97,38 @@ impl Observed {
     }
 
     fn read(e: &StoredEvent, with_context: bool) -> Observed {
-        #[derive(Deserialize, Default)]
-        struct Parts<'a> {
-            #[serde(default)]
-            properties: Value,
-            #[serde(default)]
-            traits: Option<Value>,
-            #[serde(borrow, default)]
-            context: Option<&'a serde_json::value::RawValue>,
-        }
-        let parts: Parts<'_> = serde_json::from_str(&e.body).unwrap_or_default();
-        let traits = match (e.kind, parts.traits) {
-            (MessageType::Identify | MessageType::Group, Some(Value::Object(m))) => Some(m),
-            _ => None,
-        };
-        let context = match parts.context {
-            Some(raw) if with_context => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
+        let parts = e.body.parts();
         Observed {
             seq: e.seq,
             kind: e.kind,
             name: e.event.clone(),
             timestamp: e.timestamp,
+            properties: parts.properties.clone(),
+            context: if with_context { e.body.context().clone() } else { Value::Null },
+            traits: Observed::traits_of(e.kind, parts.traits.clone()),
+        }
+    }
+
+    /// [`Observed::from_stored`] taking the event, so its parsed body is moved, not copied.
+    pub fn from_stored_owned(e: StoredEvent, with_context: bool) -> Observed {
+        let context = if with_context { e.body.context().clone() } else { Value::Null };
+        let parts = e.body.into_parts();
+        Observed {
+            seq: e.seq,
+            kind: e.kind,
+            name: e.event,
+            timestamp: e.timestamp,
             properties: parts.properties,
             context,
-            traits,
+            traits: Observed::traits_of(e.kind, parts.traits),
+        }
+    }
+
+    /// Only `identify` and `group` set traits.
+    fn traits_of(kind: MessageType, traits: Option<Map<String, Value>>) -> Option<Map<String, Value>> {
+        match kind {
+            MessageType::Identify | MessageType::Group => traits,
+            _ => None,
         }
     }
 

@@ -314,13 +314,21 @@ impl Engine {
         let Some(e) = self.profiles.get(&profile) else {
             return Vec::new();
         };
-        self.compiled
-            .segments
-            .iter()
-            .enumerate()
-            .filter(|(slot, _)| e.state.is_member(*slot))
-            .map(|(_, k)| k.as_str())
-            .collect()
+        self.compiled.segment_keys().enumerate().filter(|(slot, _)| e.state.is_member(*slot)).map(|(_, k)| k).collect()
+    }
+
+    /// Whether a condition compiled with the definitions
+    /// ([`Compiled::with_conditions`]) holds for `profile` now; `None` when
+    /// it was not compiled. A profile the engine does not know satisfies
+    /// none (as the reference evaluator says of a profile with no messages).
+    pub fn holds(&self, profile: ProfileId, condition: &str) -> Option<bool> {
+        let slot = self.compiled.condition_slot(condition)?;
+        Some(self.profiles.get(&profile).is_some_and(|e| e.state.is_member(slot)))
+    }
+
+    /// The profiles for which a compiled condition holds now.
+    pub fn condition_members(&self, condition: &str) -> Option<&RoaringBitmap> {
+        self.members.get(self.compiled.condition_slot(condition)?)
     }
 
     /// A profile's current stage in a stage set.
@@ -348,7 +356,16 @@ impl Engine {
 
     /// An engine from a snapshot taken under the same definitions.
     pub fn restore(workspace: &Workspace, default_tz: TimeZone, snapshot: Snapshot) -> Result<Engine, EngineError> {
-        let mut engine = Engine::new(workspace, default_tz)?;
+        Engine::restore_compiled(Arc::new(Compiled::new(workspace)?), default_tz, snapshot)
+    }
+
+    /// [`Engine::restore`] for definitions already compiled (with their conditions).
+    pub fn restore_compiled(
+        compiled: Arc<Compiled>,
+        default_tz: TimeZone,
+        snapshot: Snapshot,
+    ) -> Result<Engine, EngineError> {
+        let mut engine = Engine::with_compiled(compiled, default_tz);
         if snapshot.fingerprint != engine.compiled.fingerprint {
             return Err(EngineError::StaleSnapshot {
                 found: snapshot.fingerprint,
@@ -415,6 +432,8 @@ impl Engine {
         let c = &self.compiled;
         flips
             .into_iter()
+            // Conditions are asked about, not announced.
+            .filter(|(_, f)| !matches!(f, Flip::Segment { slot, .. } if !c.is_visible(*slot)))
             .map(|(at, f)| {
                 let kind = match f {
                     Flip::Segment { slot, member: true } => ChangeKind::Entered { segment: c.segments[slot].clone() },

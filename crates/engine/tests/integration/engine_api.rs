@@ -4,7 +4,7 @@
 use jiff::tz::TimeZone;
 use serde_json::json;
 use tidings_engine::{
-    ChangeKind, Engine, EngineError, Observed, ProfileInput, Snapshot, build_state, evaluate, explain,
+    ChangeKind, Compiled, Engine, EngineError, Observed, ProfileInput, Snapshot, build_state, evaluate, explain,
 };
 use tidings_model::time::{DAY, HOUR, MINUTE};
 use tidings_model::{MessageType, ProfileId, StoredEvent};
@@ -31,7 +31,7 @@ fn stored(seq: i64, kind: MessageType, event: Option<&str>, at: &str, body: serd
         anonymous_id: None,
         timestamp: t(at),
         received_at: t(at),
-        body: body.to_string(),
+        body: body.to_string().into(),
     }
 }
 
@@ -160,4 +160,35 @@ yes segment browsers
     assert!(!before.holds);
     assert!(before.to_string().contains("no message at or before"), "{before}");
     assert!(explain(&ws, "nope", &input, t0, &TimeZone::UTC).is_none());
+}
+
+/// Conditions compiled beside the definitions answer as the reference
+/// evaluator does, as time passes, and are never announced as changes.
+#[test]
+fn compiled_conditions_answer_without_changes() {
+    let ws = workspace(RULES);
+    let parse = |r: &str| tidings_rules::parse_condition(r).unwrap();
+    let conditions =
+        [parse(r#"did "Order Completed" in last 1d"#), parse("in segment buyers and trait plan == \"pro\"")];
+    let compiled = std::sync::Arc::new(Compiled::with_conditions(&ws, &conditions).unwrap());
+    assert_eq!(compiled.segment_keys().collect::<Vec<_>>(), ["browsers", "buyers"]);
+    assert_ne!(compiled.fingerprint(), Compiled::new(&ws).unwrap().fingerprint());
+    let mut engine = Engine::with_compiled(compiled, TimeZone::UTC);
+    let p = ProfileId(1);
+    let t0 = t("2026-03-01T10:00:00Z");
+    let mut changes = engine.apply(p, Observed::identify(1, t0, json!({"plan": "pro"})), t0).unwrap();
+    changes.extend(engine.apply(p, Observed::track(2, "Order Completed", t0, json!({})), t0).unwrap());
+    let recent = conditions[0].to_string();
+    let vip = conditions[1].to_string();
+    assert_eq!(engine.holds(p, &recent), Some(true));
+    assert_eq!(engine.holds(p, &vip), Some(true));
+    assert_eq!(engine.holds(ProfileId(9), &recent), Some(false), "an unknown profile satisfies nothing");
+    assert_eq!(engine.holds(p, "did \"Never\""), None, "not compiled");
+    assert!(changes.iter().all(|c| !matches!(&c.kind, ChangeKind::Entered { segment } if segment.contains(' '))));
+    assert_eq!(engine.segments_of(p), ["buyers"]);
+    // A day later the window has passed: the condition turns, silently.
+    let later = engine.advance(t0 + DAY + HOUR);
+    assert!(later.is_empty(), "{later:?}");
+    assert_eq!(engine.holds(p, &recent), Some(false));
+    assert_eq!(engine.condition_members(&vip).map(|b| b.len()), Some(1));
 }
