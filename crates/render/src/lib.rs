@@ -49,7 +49,7 @@ pub use engine::{RenderError, Rendered, Renderer, Template};
 pub use headers::{HeaderError, HeaderSpec, Headers, Mailbox, build_headers, sanitize_text};
 pub use html::{decode_entities, escape_html};
 pub use links::{LinkSigner, LinkTable, append_open_pixel, rewrite_html_links, rewrite_text_links};
-pub use recommend::{ActivityEvent, BoughtTogether, Product, viewed_not_bought};
+pub use recommend::{ActivityEvent, BoughtTogether, Interests, Product, viewed_not_bought};
 pub use sandbox::{Limit, Limits};
 pub use template::{BodyFormat, Location, MessageKind, Part, TemplateError, TemplateSource};
 pub use text::html_to_text;

@@ -92,50 +92,108 @@ pub fn order_products(properties: &Map<String, Value>) -> Vec<Product> {
 
 /// Products viewed or carted and not bought since, most recent first, each
 /// product once, at most `limit`. Details come from the most recent event
-/// naming the product, completed from older ones.
+/// naming the product, completed from older ones. `events` are in time order.
 pub fn viewed_not_bought(events: &[ActivityEvent<'_>], limit: usize) -> Vec<Product> {
-    struct Interest {
-        last: Micros,
-        product: Product,
-        last_detail: Micros,
+    let mut interests = Interests::default();
+    for (i, e) in events.iter().enumerate() {
+        interests.observe(e.name, e.timestamp, i as i64, e.properties);
     }
-    let mut interest: HashMap<String, Interest> = HashMap::new();
-    let mut bought: HashMap<String, Micros> = HashMap::new();
-    for e in events {
-        match e.name {
+    interests.viewed_not_bought(limit)
+}
+
+/// When an event happened, and its place in the log: what orders two
+/// events' details.
+type Stamp = (Micros, i64);
+
+/// One detail of a product, from the newest event that gave it.
+#[derive(Debug, Clone)]
+struct Detail<T> {
+    at: Stamp,
+    value: T,
+}
+
+fn keep<T>(slot: &mut Option<Detail<T>>, at: Stamp, value: Option<T>) {
+    if let Some(value) = value
+        && slot.as_ref().is_none_or(|d| at >= d.at)
+    {
+        *slot = Some(Detail { at, value });
+    }
+}
+
+/// A product a person showed interest in.
+#[derive(Debug, Clone)]
+struct Interest {
+    /// The newest view or cart addition.
+    last: Micros,
+    name: Option<Detail<String>>,
+    price: Option<Detail<f64>>,
+    category: Option<Detail<String>>,
+    url: Option<Detail<String>>,
+    image: Option<Detail<String>>,
+}
+
+/// A person's product interest, kept as their events arrive, in any order:
+/// what [`viewed_not_bought`] reads from a whole history, folded one event
+/// at a time. Each product detail keeps the newest event that gave it, so
+/// the answer does not depend on the order events arrive in. It grows with
+/// the distinct products a person touched, not with their events.
+#[derive(Debug, Clone, Default)]
+pub struct Interests {
+    viewed: HashMap<String, Interest>,
+    /// The newest order containing each product.
+    bought: HashMap<String, Micros>,
+}
+
+impl Interests {
+    /// Takes one `track` event (others are ignored). `seq` orders events of the same time.
+    pub fn observe(&mut self, name: &str, timestamp: Micros, seq: i64, properties: &Map<String, Value>) {
+        match name {
             PRODUCT_VIEWED | PRODUCT_ADDED => {
-                let Some(p) = Product::from_properties(e.properties) else { continue };
-                match interest.get_mut(&p.id) {
-                    None => {
-                        interest
-                            .insert(p.id.clone(), Interest { last: e.timestamp, last_detail: e.timestamp, product: p });
-                    }
-                    Some(i) => {
-                        i.last = i.last.max(e.timestamp);
-                        if e.timestamp >= i.last_detail {
-                            let mut newer = p;
-                            newer.fill_from(&i.product);
-                            i.product = newer;
-                            i.last_detail = e.timestamp;
-                        } else {
-                            i.product.fill_from(&p);
-                        }
-                    }
-                }
+                let Some(p) = Product::from_properties(properties) else { return };
+                let at = (timestamp, seq);
+                let i = self.viewed.entry(p.id).or_insert(Interest {
+                    last: timestamp,
+                    name: None,
+                    price: None,
+                    category: None,
+                    url: None,
+                    image: None,
+                });
+                i.last = i.last.max(timestamp);
+                keep(&mut i.name, at, p.name);
+                keep(&mut i.price, at, p.price);
+                keep(&mut i.category, at, p.category);
+                keep(&mut i.url, at, p.url);
+                keep(&mut i.image, at, p.image);
             }
             ORDER_COMPLETED => {
-                for p in order_products(e.properties) {
-                    let t = bought.entry(p.id).or_insert(e.timestamp);
-                    *t = (*t).max(e.timestamp);
+                for p in order_products(properties) {
+                    let t = self.bought.entry(p.id).or_insert(timestamp);
+                    *t = (*t).max(timestamp);
                 }
             }
             _ => {}
         }
     }
-    let mut out: Vec<Interest> =
-        interest.into_values().filter(|i| bought.get(&i.product.id).is_none_or(|&b| b < i.last)).collect();
-    out.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| a.product.id.cmp(&b.product.id)));
-    out.into_iter().take(limit).map(|i| i.product).collect()
+
+    /// Products viewed or carted and not bought since, most recent first, at most `limit`.
+    pub fn viewed_not_bought(&self, limit: usize) -> Vec<Product> {
+        let mut out: Vec<(&String, &Interest)> =
+            self.viewed.iter().filter(|(id, i)| self.bought.get(*id).is_none_or(|&b| b < i.last)).collect();
+        out.sort_by(|a, b| b.1.last.cmp(&a.1.last).then_with(|| a.0.cmp(b.0)));
+        let value = |d: &Option<Detail<String>>| d.as_ref().map(|d| d.value.clone());
+        out.into_iter()
+            .take(limit)
+            .map(|(id, i)| Product {
+                id: id.clone(),
+                name: value(&i.name),
+                price: i.price.as_ref().map(|d| d.value),
+                category: value(&i.category),
+                url: value(&i.url),
+                image: value(&i.image),
+            })
+            .collect()
+    }
 }
 
 /// Co-purchase counts learned from orders.
@@ -232,6 +290,38 @@ mod tests {
 
     fn props(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    /// Folded in any arrival order, a person's interest reads the same as
+    /// over the history in time order: details from the newest event that
+    /// gave each, a product bought after its last view left out.
+    #[test]
+    fn interests_do_not_depend_on_arrival_order() {
+        let events = [
+            ("Product Viewed", 10, props(json!({"product_id": "a", "name": "Old A", "price": 5}))),
+            ("Product Viewed", 20, props(json!({"product_id": "b", "name": "B"}))),
+            ("Product Added", 30, props(json!({"product_id": "a", "name": "New A", "url": "https://x/a"}))),
+            ("Order Completed", 40, props(json!({"products": [{"product_id": "b"}]}))),
+            ("Product Viewed", 50, props(json!({"product_id": "c", "image_url": "https://x/c.png"}))),
+            ("Product Viewed", 25, props(json!({"product_id": "a", "price": 7}))),
+        ];
+        let mut in_time: Vec<usize> = (0..events.len()).collect();
+        in_time.sort_by_key(|&i| events[i].1);
+        let activity: Vec<ActivityEvent<'_>> = in_time
+            .iter()
+            .map(|&i| ActivityEvent { name: events[i].0, timestamp: events[i].1, properties: &events[i].2 })
+            .collect();
+        let expected = viewed_not_bought(&activity, 5);
+        assert_eq!(expected.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["c", "a"]);
+        assert_eq!(expected[1].name.as_deref(), Some("New A"));
+        assert_eq!(expected[1].price, Some(7.0));
+        for order in [vec![5, 4, 3, 2, 1, 0], vec![3, 0, 5, 1, 4, 2], vec![2, 5, 0, 4, 1, 3]] {
+            let mut interests = Interests::default();
+            for i in order {
+                interests.observe(events[i].0, events[i].1, i as i64, &events[i].2);
+            }
+            assert_eq!(interests.viewed_not_bought(5), expected);
+        }
     }
 
     #[test]
