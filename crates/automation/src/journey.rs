@@ -4,18 +4,20 @@
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use tidings_journeys::machine::{Input, next_local_time};
 use tidings_journeys::{Effect, Instance, InstanceState, Journey, StepKind, Trigger, World, advance};
 use tidings_model::event::{ENTRY_REQUESTED, SEGMENT_ENTERED, STAGE_CHANGED};
-use tidings_model::message::{Envelope, parse_message};
+use tidings_model::internal::WebhookOutcome;
 use tidings_model::time::{DAY, format_time};
-use tidings_model::{Message, MessageType, Micros, ProfileId, StoredEvent};
+use tidings_model::{Internal, MessageType, Micros, ProfileId, StoredEvent};
 use tidings_render::EventContext;
 use tidings_rules::Condition;
 use tidings_store::{InstanceRecord, NewTimer, Timer};
 
+use crate::segments::Segments;
 use crate::view::{ProfileView, event_context};
-use crate::{Automation, Result, StepReport};
+use crate::{Assets, Automation, Result, StepReport};
 
 /// The event names the runner reacts to, worked out once from the journeys.
 #[derive(Debug, Default)]
@@ -100,16 +102,18 @@ enum Wake {
     Webhook(crate::webhook::Call),
 }
 
+/// A profile as a journey's machine sees it: conditions are the engine's,
+/// answered as of its time (the round's).
 struct ProfileWorld<'a> {
-    view: &'a ProfileView,
-    rules: &'a tidings_rules::Workspace,
+    profile: ProfileId,
+    segments: &'a dyn Segments,
     tz: TimeZone,
     winners: &'a std::collections::HashMap<String, String>,
 }
 
 impl World for ProfileWorld<'_> {
-    fn holds(&self, condition: &Condition, now: Micros) -> bool {
-        self.view.holds(self.rules, condition, now, &self.tz)
+    fn holds(&self, condition: &Condition, _now: Micros) -> bool {
+        ask(self.segments, self.profile, condition)
     }
     fn time_zone(&self) -> TimeZone {
         self.tz.clone()
@@ -139,6 +143,69 @@ fn next_occurrence(every: Micros, minute: u32, now: Micros, tz: &TimeZone) -> Op
         t = at + 1;
     }
     None
+}
+
+/// The engine's answer for a condition it was given; a condition it does not
+/// keep (which the assets' [`Assets::conditions`] rule out) is false.
+fn ask(segments: &dyn Segments, profile: ProfileId, condition: &Condition) -> bool {
+    segments.holds(profile, condition).unwrap_or_else(|| {
+        tracing::error!(condition = %condition, "the engine does not keep this condition; taken as false");
+        false
+    })
+}
+
+/// How a broadcast decides who is in its audience, chosen once per broadcast.
+pub(crate) enum Audience {
+    /// Only traits: the stored profile answers.
+    Traits(tidings_rules::Condition),
+    /// A segment, or a condition the engine keeps.
+    Engine(tidings_rules::Condition),
+    /// Anything else (an audience written for this broadcast): built once
+    /// per profile from its history by the engine's own build, as a
+    /// backfill of a new segment would be.
+    Built(Arc<tidings_engine::Compiled>, String),
+    /// An audience that names what the rules do not define.
+    Nobody,
+}
+
+impl Audience {
+    pub(crate) fn of(assets: &Assets, audience: &Condition, segments: &dyn Segments) -> Audience {
+        if traits_only(audience) {
+            return Audience::Traits(audience.clone());
+        }
+        // Kept by the engine when it answers for anyone (profile 0 is never a real one).
+        if segments.holds(ProfileId(0), audience).is_some() {
+            return Audience::Engine(audience.clone());
+        }
+        match tidings_engine::Compiled::with_conditions(&assets.rules, std::slice::from_ref(audience)) {
+            Ok(c) => Audience::Built(Arc::new(c), audience.to_string()),
+            Err(e) => {
+                tracing::warn!(audience = %audience, error = %e, "a broadcast's audience names what the rules do not define; nobody is in it");
+                Audience::Nobody
+            }
+        }
+    }
+
+    /// Whether profile `id` is in the audience at `now`.
+    pub(crate) fn admits(&self, a: &Automation, id: ProfileId, now: Micros) -> Result<bool> {
+        Ok(match self {
+            Audience::Traits(c) => match a.store.profile(a.workspace, id)? {
+                Some(p) => traits_hold(&a.assets.rules, c, &p, now),
+                None => false,
+            },
+            Audience::Engine(c) => ask(a.segments.as_ref(), id, c),
+            Audience::Built(compiled, text) => {
+                let history = a.store.profile_history(a.workspace, id)?;
+                let input = tidings_engine::ProfileInput::from_stored(&history);
+                let mut engine = tidings_engine::Engine::with_compiled(compiled.clone(), a.assets.default_tz.clone());
+                engine
+                    .backfill(id, &input, now)
+                    .map_err(|e| crate::AutomationError::Store(tidings_store::StoreError::Database(e.to_string())))?;
+                engine.holds(id, text).unwrap_or(false)
+            }
+            Audience::Nobody => false,
+        })
+    }
 }
 
 /// Whether `c` reads only traits (no events, segments or consent), so the
@@ -247,14 +314,14 @@ impl Automation {
                 && e.timestamp >= saved.instance.entered_at;
             if waiting {
                 if view.is_none() {
-                    view = self.view(e.profile)?;
+                    view = self.view(e.profile, now)?;
                 }
                 let Some(v) = view.as_ref() else { return Ok(()) };
                 let at = e.timestamp.min(now);
                 let fx = {
                     let world = ProfileWorld {
-                        view: v,
-                        rules: &assets.rules,
+                        profile: v.profile.id,
+                        segments: self.segments.as_ref(),
                         tz: v.time_zone(&assets.default_tz),
                         winners: &self.trials.winners,
                     };
@@ -317,12 +384,12 @@ impl Automation {
                 return Ok(());
             }
         }
-        let Some(view) = self.view(profile)? else {
+        let Some(view) = self.view(profile, now)? else {
             return Ok(());
         };
         if let Some(a) = &self.assets.audience
             && !traits_only(a)
-            && !view.holds(&self.assets.rules, a, now, &view.time_zone(&self.assets.default_tz))
+            && !ask(self.segments.as_ref(), profile, a)
         {
             return Ok(());
         }
@@ -335,8 +402,8 @@ impl Automation {
         };
         let fx = {
             let world = ProfileWorld {
-                view: &view,
-                rules: &self.assets.rules,
+                profile: view.profile.id,
+                segments: self.segments.as_ref(),
                 tz: view.time_zone(&self.assets.default_tz),
                 winners: &self.trials.winners,
             };
@@ -392,13 +459,13 @@ impl Automation {
                 if saved.instance.is_done() {
                     return Ok(Vec::new());
                 }
-                let Some(view) = self.view(ProfileId(profile))? else {
+                let Some(view) = self.view(ProfileId(profile), now)? else {
                     return Ok(Vec::new());
                 };
                 let fx = {
                     let world = ProfileWorld {
-                        view: &view,
-                        rules: &assets.rules,
+                        profile: view.profile.id,
+                        segments: self.segments.as_ref(),
                         tz: view.time_zone(&assets.default_tz),
                         winners: &self.trials.winners,
                     };
@@ -510,14 +577,17 @@ impl Automation {
                 Effect::SetTrait { trait_key, value, key } => {
                     let mut traits = Map::new();
                     traits.insert(trait_key, value);
-                    emitted.extend(self.message(view, "identify", None, Value::Object(traits), &key, now));
+                    emitted.extend(self.message(view, Internal::Traits(traits), &key, now));
                 }
                 Effect::Assigned { experiment, variation, rollout, key } => {
-                    let mut props = json!({"experiment_id": experiment, "variation_id": variation, "journey": j.key});
-                    if rollout {
-                        props["phase"] = json!("rollout");
-                    }
-                    emitted.extend(self.message(view, "track", Some("Experiment Viewed"), props, &key, now));
+                    let exposure = Internal::ExperimentViewed {
+                        experiment_id: experiment,
+                        variation_id: variation,
+                        journey: Some(j.key.clone()),
+                        broadcast: None,
+                        phase: rollout.then(|| "rollout".to_string()),
+                    };
+                    emitted.extend(self.message(view, exposure, &key, now));
                 }
                 Effect::Webhook { url, step, key } => {
                     let p = &view.profile;
@@ -573,8 +643,8 @@ impl Automation {
         let mac = self.sender.keys.mac(call.body.as_bytes());
         let signature = format!("sha256={}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>());
         let outcome = post(&self.http, &call, &signature);
-        let (event, detail) = match &outcome {
-            Outcome::Called(status) => ("Webhook Called", format!("HTTP {status}")),
+        let (called, detail) = match &outcome {
+            Outcome::Called(status) => (true, format!("HTTP {status}")),
             Outcome::Retry(why) => match retry_at(call.attempt, now) {
                 Some(at) => {
                     tracing::info!(url = %call.url, attempt = call.attempt + 1, error = %why, "webhook failed; will retry");
@@ -583,55 +653,22 @@ impl Automation {
                     let payload = serde_json::to_string(&Wake::Webhook(call)).expect("a call encodes");
                     return Ok(vec![NewTimer { workspace: self.workspace, key, due_at: at, payload }]);
                 }
-                None => ("Webhook Failed", format!("{why} (after {} attempts)", call.attempt + 1)),
+                None => (false, format!("{why} (after {} attempts)", call.attempt + 1)),
             },
-            Outcome::Failed(why) => ("Webhook Failed", why.clone()),
+            Outcome::Failed(why) => (false, why.clone()),
         };
-        let Some(view) = self.view(ProfileId(call.profile))? else { return Ok(Vec::new()) };
-        let props = json!({
-            "url": call.url, "journey": call.journey, "step": call.step, "attempts": call.attempt + 1, "result": detail,
-        });
-        let message = self.message(&view, "track", Some(event), props, &call.key, now);
+        let Some(view) = self.view(ProfileId(call.profile), now)? else { return Ok(Vec::new()) };
+        let w = WebhookOutcome {
+            url: call.url.clone(),
+            journey: call.journey.clone(),
+            step: call.step.clone(),
+            attempts: call.attempt + 1,
+            result: detail,
+        };
+        let event = if called { Internal::WebhookCalled(w) } else { Internal::WebhookFailed(w) };
+        let message = self.message(&view, event, &call.key, now);
         self.emit(message.into_iter().collect())?;
         Ok(Vec::new())
-    }
-
-    /// A message from the runner about `view`'s profile, with a deterministic id.
-    pub(crate) fn message(
-        &self,
-        view: &ProfileView,
-        kind: &str,
-        event: Option<&str>,
-        body: Value,
-        key: &str,
-        now: Micros,
-    ) -> Option<Message> {
-        let p = &view.profile;
-        let anonymous = if p.user_id.is_none() { p.anonymous_ids.first().cloned() } else { None };
-        if p.user_id.is_none() && anonymous.is_none() {
-            return None;
-        }
-        let field = if kind == "identify" { "traits" } else { "properties" };
-        let mut text = json!({
-            "type": kind,
-            "userId": p.user_id,
-            "anonymousId": anonymous,
-            "messageId": format!("tidings-{}", crate::digest(&format!("{kind}:{}:{key}", event.unwrap_or("")))),
-            "timestamp": format_time(now),
-            "context": {"library": {"name": "tidings-automation"}},
-        });
-        text[field] = body;
-        if let Some(e) = event {
-            text["event"] = Value::String(e.to_string());
-        }
-        let env = Envelope { received_at: now, sent_at: None, default_type: None };
-        match parse_message(&text.to_string(), &env, &mut tidings_model::message::new_message_id) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::error!(error = %e, "the runner formed an invalid message");
-                None
-            }
-        }
     }
 
     pub(crate) fn save(&self, saved: &Saved, now: Micros) -> Result<()> {

@@ -27,15 +27,17 @@
 
 pub mod experiments;
 mod journey;
+mod segments;
 mod send;
 pub mod sendtime;
 mod view;
 pub mod webhook;
 
+pub use segments::Segments;
 pub use send::Sent;
 pub use tidings_journeys::policy::Policy as SendPolicy;
 pub use tidings_journeys::{BroadcastOptions, BroadcastPlan};
-pub use view::ProfileView;
+pub use view::{Followed, ProfileView};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -45,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use tidings_delivery::{DkimSigner, RetryPolicy, Transport};
 use tidings_journeys::Journey;
 use tidings_journeys::policy::Policy;
-use tidings_model::{Message, Micros, ProfileId, WorkspaceId};
+use tidings_model::{Internal, Message, Micros, ProfileId, WorkspaceId};
 use tidings_render::{BoughtTogether, Mailbox, SigningKeys, Template};
 use tidings_store::{Snapshot, Store, StoreError};
 
@@ -58,8 +60,19 @@ pub const SNAPSHOT: &str = "automation";
 pub enum AutomationError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("could not record events: {0}")]
-    Emit(String),
+    #[error("could not record events")]
+    Emit(#[source] EmitError),
+}
+
+/// Why the runner's events could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The store refused the append.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Whatever records them has stopped (the server is shutting down).
+    #[error("the event writer has stopped")]
+    Stopped,
 }
 
 pub type Result<T, E = AutomationError> = std::result::Result<T, E>;
@@ -78,6 +91,36 @@ pub struct Assets {
     pub audience: Option<tidings_rules::Condition>,
 }
 
+impl Assets {
+    /// Every condition the runner asks the engine about: the journeys'
+    /// `exit_when` and branches, the audience (unless it reads only traits,
+    /// which the stored profile answers), `subscribed`, and `subscribed to
+    /// TOPIC` for each template's topic. The engine compiles them beside the
+    /// segments ([`Segments`]).
+    pub fn conditions(&self) -> Vec<tidings_rules::Condition> {
+        let mut out = vec![subscribed_rule()];
+        for j in &self.journeys {
+            out.extend(j.exit_when.iter().cloned());
+            for s in &j.steps {
+                if let tidings_journeys::StepKind::Branch { condition, .. } = &s.kind {
+                    out.push(condition.clone());
+                }
+            }
+        }
+        out.extend(self.audience.iter().filter(|a| !journey::traits_only(a)).cloned());
+        let mut topics: Vec<&str> = self.templates.values().filter_map(|t| t.topic()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        out.extend(topics.into_iter().map(view::topic_rule));
+        out
+    }
+}
+
+/// `subscribed`, as the rule language defines it.
+fn subscribed_rule() -> tidings_rules::Condition {
+    tidings_rules::Condition::Subscribed(tidings_rules::Subscribed { topic: None, span: Default::default() })
+}
+
 /// Who mail comes from and how it is tracked.
 pub struct Sender {
     pub from: Mailbox,
@@ -94,7 +137,8 @@ pub struct Sender {
 /// Where the runner's own events go: through the same path as ingest, so
 /// that the segment engine sees them.
 pub trait Emitter: Send + Sync {
-    fn emit(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<(), String>;
+    /// Appends durably; returns once they are stored.
+    fn emit(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<(), EmitError>;
 }
 
 /// What one [`Automation::step`] did.
@@ -136,6 +180,8 @@ pub struct Automation {
     sender: Sender,
     transport: Arc<dyn Transport>,
     emitter: Arc<dyn Emitter>,
+    /// The live engine: segments, stages and every condition.
+    segments: Arc<dyn Segments>,
     retry: RetryPolicy,
     cursor: i64,
     /// Co-purchases learned from the log, for "bought together".
@@ -150,18 +196,13 @@ pub struct Automation {
     /// `subscribed`, as the rule language defines it.
     subscribed_rule: tidings_rules::Condition,
     /// Profiles read so far, kept up to date with the log entries read
-    /// after them (or dropped, when an entry changes more than history).
+    /// after them (or dropped, when an entry changes who they are).
     views: HashMap<ProfileId, Arc<ProfileView>>,
     /// The identities of the profiles in `views`, user ids then anonymous
     /// ids: an entry naming one under another profile drops that view (a merge).
     view_ids: [HashMap<String, ProfileId>; 2],
-    /// Messages taken into views since they were last all dropped (a bound
-    /// on their memory; views dropped one by one are not subtracted).
-    view_messages: usize,
     /// The runner's own events of this round, recorded together at its end.
     outgoing: Vec<Message>,
-    /// Whether any rule or journey condition reads an event's `context.*`.
-    uses_context: bool,
     /// The event names journeys start on or wait for.
     names: journey::Names,
     /// For webhook steps.
@@ -178,14 +219,15 @@ const PAGE: usize = 2_000;
 const BATCH: usize = 500;
 /// Log pages read once for both passes of `read_log`.
 const KEPT_PAGES: usize = 8;
-/// Views kept between rounds: at most so many profiles, and so many messages
-/// in them (a few hundred bytes each), before all are dropped and read again.
-const MAX_VIEWS: usize = 100_000;
-const MAX_VIEW_MESSAGES: usize = 500_000;
+/// Views kept between rounds (each holds a profile's facts, not its
+/// history: a few hundred bytes to a few KB) before all are dropped and
+/// read again.
+const MAX_VIEWS: usize = 200_000;
 
 impl Automation {
     /// A runner continuing from its saved cursor. Co-purchases are learned
     /// from the whole log once, here.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         workspace: WorkspaceId,
@@ -193,13 +235,13 @@ impl Automation {
         sender: Sender,
         transport: Arc<dyn Transport>,
         emitter: Arc<dyn Emitter>,
+        segments: Arc<dyn Segments>,
     ) -> Result<Automation> {
         use rand::SeedableRng;
         let cursor = match store.load_snapshot(workspace, SNAPSHOT)? {
             Some(s) => serde_json::from_slice::<Cursor>(&s.data).map(|c| c.seq).unwrap_or(s.seq),
             None => 0,
         };
-        let uses_context = reads_context(&assets);
         let names = journey::Names::of(&assets.journeys);
         let mut trials =
             experiments::Trials::new(&assets.journeys, &tidings_store::learnings::load(store.as_ref(), workspace)?);
@@ -228,6 +270,7 @@ impl Automation {
             sender,
             transport,
             emitter,
+            segments,
             retry: RetryPolicy::default(),
             cursor,
             bought_together,
@@ -235,26 +278,26 @@ impl Automation {
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(workspace.0 as u64),
             lease: 5 * tidings_model::time::MINUTE,
             scheduled: HashSet::new(),
-            subscribed_rule: tidings_rules::parse_condition("subscribed").expect("`subscribed` parses"),
+            subscribed_rule: subscribed_rule(),
             views: HashMap::new(),
             view_ids: Default::default(),
-            view_messages: 0,
             outgoing: Vec::new(),
             timing: Default::default(),
-            uses_context,
             names,
             http: webhook::agent(),
             trials,
         })
     }
 
-    /// New rule definitions (checked against the journeys by the caller)
-    /// for the rounds from now on: branches, exits and audiences read them.
+    /// New rule definitions (checked against the journeys by the caller,
+    /// and already live in the engine) for the rounds from now on.
     pub fn replace_rules(&mut self, rules: Arc<tidings_rules::Workspace>) {
-        let assets = Assets { rules, ..(*self.assets).clone() };
-        self.uses_context = reads_context(&assets);
-        self.assets = Arc::new(assets);
-        self.forget_views();
+        self.assets = Arc::new(Assets { rules, ..(*self.assets).clone() });
+    }
+
+    /// What this runner automates.
+    pub fn assets(&self) -> &Arc<Assets> {
+        &self.assets
     }
 
     /// One round at `now`: new log entries (triggers, awaited events), due
@@ -278,21 +321,22 @@ impl Automation {
         result.and(flushed).map(|()| report)
     }
 
-    /// A profile as this round sees it: read once, then shared until a log
-    /// entry about it is read (decisions see the log as of the round's start,
-    /// plus what the round itself did).
-    pub(crate) fn view(&mut self, id: ProfileId) -> Result<Option<Arc<ProfileView>>> {
-        if let Some(v) = self.views.get(&id) {
+    /// A profile as this round sees it at `now`: read once, then kept and
+    /// brought up to date with the log (see [`ProfileView::follow`]).
+    pub(crate) fn view(&mut self, id: ProfileId, now: Micros) -> Result<Option<Arc<ProfileView>>> {
+        if let Some(v) = self.views.get_mut(&id) {
+            if v.behind(now) {
+                Arc::make_mut(v).advance(now);
+            }
             return Ok(Some(v.clone()));
         }
-        let Some(v) = ProfileView::load(self.store.as_ref(), self.workspace, id, self.uses_context)? else {
+        let Some(v) = ProfileView::load(self.store.as_ref(), self.workspace, id, now)? else {
             return Ok(None);
         };
         let v = Arc::new(v);
-        if self.views.len() >= MAX_VIEWS || self.view_messages >= MAX_VIEW_MESSAGES {
+        if self.views.len() >= MAX_VIEWS {
             self.forget_views();
         }
-        self.view_messages += v.input.messages.len();
         for (ids, known) in self.view_ids.iter_mut().zip([&v.profile.user_ids, &v.profile.anonymous_ids]) {
             ids.extend(known.iter().map(|ext| (ext.clone(), id)));
         }
@@ -303,16 +347,22 @@ impl Automation {
     fn forget_views(&mut self) {
         self.views.clear();
         self.view_ids = Default::default();
-        self.view_messages = 0;
     }
 
     /// Brings the kept views up to a log entry just read.
-    fn follow(&mut self, e: &tidings_model::StoredEvent) {
+    fn follow(&mut self, e: &tidings_model::StoredEvent) -> Result<()> {
         if let Some(v) = self.views.get_mut(&e.profile) {
-            if Arc::make_mut(v).follow(e, self.uses_context) {
-                self.view_messages += 1;
-            } else {
-                self.views.remove(&e.profile);
+            match Arc::make_mut(v).follow(e) {
+                Followed::Taken => {}
+                Followed::Traits => match self.store.profile(self.workspace, e.profile)? {
+                    Some(p) => Arc::make_mut(v).set_profile(p),
+                    None => {
+                        self.views.remove(&e.profile);
+                    }
+                },
+                Followed::Stale => {
+                    self.views.remove(&e.profile);
+                }
             }
         }
         for (ids, ext) in self.view_ids.iter_mut().zip([&e.user_id, &e.anonymous_id]) {
@@ -324,6 +374,7 @@ impl Automation {
                 ids.remove(ext.as_str());
             }
         }
+        Ok(())
     }
 
     /// Handles the log after the cursor.
@@ -339,12 +390,16 @@ impl Automation {
             let page = self.store.scan(self.workspace, end, PAGE)?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {
-                self.follow(e);
+                self.follow(e)?;
             }
             end = last;
             if kept.len() < KEPT_PAGES {
                 kept.push_back(page);
             }
+        }
+        // Decisions ask the engine, which must have taken in as much.
+        if end > self.cursor {
+            self.segments.caught_up(end);
         }
         // Then each entry up to there is handled; later ones wait for the next round.
         while self.cursor < end {
@@ -407,23 +462,16 @@ impl Automation {
         let mut asked = 0;
         let assets = self.assets.clone();
         let mut throttle = sendtime::Throttle::new(options.per_hour);
+        let check = journey::Audience::of(&assets, audience, self.segments.as_ref());
         loop {
             let ids = self.store.profile_ids(self.workspace, after, PAGE)?;
             let Some(&last) = ids.last() else { break };
             after = last;
-            let cheap = journey::traits_only(audience);
             for id in ids {
-                if cheap {
-                    match self.store.profile(self.workspace, id)? {
-                        Some(p) if journey::traits_hold(&assets.rules, audience, &p, now) => {}
-                        _ => continue,
-                    }
-                }
-                let Some(view) = self.view(id)? else { continue };
-                let tz = view.time_zone(&assets.default_tz);
-                if !view.holds(&assets.rules, audience, now, &tz) {
+                if !check.admits(self, id, now)? {
                     continue;
                 }
+                let Some(view) = self.view(id, now)? else { continue };
                 asked += 1;
                 let key = format!("broadcast:{name}:{}", id.0);
                 let mut payload = serde_json::json!({"broadcast": name});
@@ -433,8 +481,14 @@ impl Automation {
                     let bucket = tidings_journeys::machine::arm_bucket(name, id);
                     let variant = options.variant_for(bucket);
                     let arm = variant.map_or("holdout", |v| v.name.as_str());
-                    let props = serde_json::json!({"experiment_id": name, "variation_id": arm, "broadcast": name});
-                    let exposure = self.message(&view, "track", Some("Experiment Viewed"), props, &key, now);
+                    let exposure = Internal::ExperimentViewed {
+                        experiment_id: name.to_string(),
+                        variation_id: arm.to_string(),
+                        journey: None,
+                        broadcast: Some(name.to_string()),
+                        phase: None,
+                    };
+                    let exposure = self.message(&view, exposure, &key, now);
                     self.emit(exposure.into_iter().collect())?;
                     let Some(v) = variant else { continue };
                     template = v.template.as_str();
@@ -460,7 +514,8 @@ impl Automation {
     /// The profile's best hour in `[now, now + within)` and the reason to record.
     pub(crate) fn best_hour(&self, view: &ProfileView, within: Micros, now: Micros) -> (Micros, String) {
         let tz = view.time_zone(&self.assets.default_tz);
-        let (at, learned) = sendtime::best_time(view, &self.pattern, now, within, &tz, &self.assets.policy);
+        let own = view.engagements(now);
+        let (at, learned) = sendtime::best_time(&own, &self.pattern, now, within, &tz, &self.assets.policy);
         let local = jiff::Timestamp::from_microsecond(at)
             .map(|t| t.to_zoned_datetime(tz.clone()).strftime("%a %H:%M %Z").to_string())
             .unwrap_or_default();
@@ -486,19 +541,28 @@ impl Automation {
         let messages = std::mem::take(&mut self.outgoing);
         self.emitter.emit(self.workspace, messages).map_err(AutomationError::Emit)
     }
+
+    /// A message from the runner about `view`'s profile, with an id
+    /// derived from `key` (so a replay records nothing twice); `None` for
+    /// a profile with no identity to record it under.
+    pub(crate) fn message(&self, view: &ProfileView, event: Internal, key: &str, now: Micros) -> Option<Message> {
+        let p = &view.profile;
+        let kind = if event.name().is_some() { "track" } else { "identify" };
+        let id = format!("tidings-{}", digest(&format!("{kind}:{}:{key}", event.name().unwrap_or(""))));
+        let who = tidings_model::Subject::profile(p.user_id.as_deref(), p.anonymous_ids.first().map(String::as_str));
+        match event.into_message(who, id, now, now, "tidings-automation") {
+            Ok(m) => Some(m),
+            Err(tidings_model::MessageError::MissingId) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "the runner formed a message it cannot record");
+                None
+            }
+        }
+    }
 }
 
 /// A stable token from text: the first 24 hex digits of its SHA-256.
 pub(crate) fn digest(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
-}
-
-/// Whether any rule or journey condition reads an event's `context.*`.
-fn reads_context(assets: &Assets) -> bool {
-    let reads = |json: String| json.contains("\"scope\":\"context\"");
-    let in_rules =
-        assets.rules.definitions.iter().any(|d| reads(serde_json::to_string(&d.definition).unwrap_or_default()));
-    let conditions = assets.journeys.iter().flat_map(|j| j.conditions.iter().map(|(c, _)| c));
-    in_rules || conditions.chain(&assets.audience).any(|c| reads(serde_json::to_string(c).unwrap_or_default()))
 }

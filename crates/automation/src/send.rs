@@ -2,13 +2,14 @@
 //! policies, the outbox, rendering, the transport, and the events that
 //! report each outcome.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tidings_delivery::{ComposeOptions, FailureClass, compose};
 use tidings_journeys::policy::{Decision, Kind, decide};
+use tidings_model::internal::EmailFacts;
 use tidings_model::time::DAY;
-use tidings_model::{Micros, ProfileId};
+use tidings_model::{Internal, Micros, ProfileId};
 use tidings_render::{Email, Envelope, Mailbox, MessageKind, personalize};
 use tidings_store::{Delivery, NewOutbox, OutboxRow, SendDecision};
 
@@ -56,7 +57,7 @@ impl Automation {
         let tz = view.time_zone(&a.default_tz);
         let since = now - a.policy.cap_window.max(30 * DAY);
         let sent = self.store.marketing_sent_since(self.workspace, view.profile.id, since)?;
-        let recipient = view.recipient(&a.rules, now, &tz, sent, &self.subscribed_rule, topic);
+        let recipient = view.recipient(self.segments.as_ref(), now, sent, &self.subscribed_rule, topic);
         Ok(decide(&a.policy, &recipient, kind, now, &tz))
     }
 
@@ -183,7 +184,7 @@ impl Automation {
     fn attempt(&self, row: &OutboxRow, now: Micros) -> Result<Attempt> {
         let view = match self.views.get(&row.profile) {
             Some(v) => v.clone(),
-            None => match ProfileView::load(self.store.as_ref(), self.workspace, row.profile, self.uses_context)? {
+            None => match ProfileView::load(self.store.as_ref(), self.workspace, row.profile, now)? {
                 Some(v) => Arc::new(v),
                 None => return Ok(Attempt::Fail("the profile no longer exists".into())),
             },
@@ -199,7 +200,6 @@ impl Automation {
         }
         let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
         let event = serde_json::from_value::<Option<SavedEvent>>(payload["event"].clone()).ok().flatten();
-        let tz = view.time_zone(&self.assets.default_tz);
         let src = template.source();
         let mentions = |w: &str| {
             src.subject.contains(w)
@@ -208,14 +208,8 @@ impl Automation {
                 || src.text.as_deref().is_some_and(|t| t.contains(w))
         };
         let with_segments = mentions("segments") || mentions("stage");
-        let mut ctx = view.context(
-            &self.assets.rules,
-            now,
-            &tz,
-            event.map(|e| e.context()),
-            &self.bought_together,
-            with_segments,
-        );
+        let mut ctx =
+            view.context(self.segments.as_ref(), now, event.map(|e| e.context()), &self.bought_together, with_segments);
         ctx.values.insert("journey".into(), payload["journey"].clone());
         let Some(address) = view.email() else {
             return Ok(Attempt::Fail("the profile has no email address".into()));
@@ -264,34 +258,32 @@ impl Automation {
         // key, so a repeat is a duplicate the log drops), then the outbox row:
         // a crash at any point resends at most this one message, with the same
         // Message-ID, and never loses or doubles its events.
-        let props = json!({
-            "message_id": row.message_id,
-            "template": row.template,
-            "source": row.source,
-            "journey": payload["journey"],
-            "step": payload["step"],
-            "subject": email.headers.subject,
-            "kind": row.kind,
-            "topic": email.topic,
-            "attempt": row.attempts,
-        });
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let facts = EmailFacts {
+            message_id: row.message_id.clone(),
+            template: row.template.clone(),
+            source: row.source.clone(),
+            journey: text(&payload["journey"]),
+            step: text(&payload["step"]),
+            subject: email.headers.subject.clone(),
+            kind: row.kind.clone(),
+            topic: email.topic.clone(),
+            attempt: row.attempts,
+        };
         let mut events = Vec::new();
         let delivery = match &result {
             Ok(receipt) => {
-                events.extend(self.message(&view, "track", Some("Email Sent"), props.clone(), &row.key, now));
+                events.extend(self.message(&view, Internal::EmailSent(facts.clone()), &row.key, now));
                 // Delivered only when a mail server took it; a file written is just sent.
                 if receipt.delivered {
-                    let mut d = props;
-                    d["response"] = Value::String(receipt.detail.clone());
-                    events.extend(self.message(&view, "track", Some("Email Delivered"), d, &row.key, now));
+                    let delivered = Internal::EmailDelivered { email: facts, response: receipt.detail.clone() };
+                    events.extend(self.message(&view, delivered, &row.key, now));
                 }
                 Some(Delivery::Sent { at: now, detail: receipt.detail.clone() })
             }
             Err(e) if e.class() == FailureClass::Bounce => {
-                let mut bounced = props;
-                bounced["permanent"] = Value::Bool(true);
-                bounced["reason"] = Value::String(e.to_string());
-                events.extend(self.message(&view, "track", Some("Email Bounced"), bounced, &row.key, now));
+                let bounced = Internal::EmailBounced { email: facts, permanent: true, reason: e.to_string() };
+                events.extend(self.message(&view, bounced, &row.key, now));
                 Some(Delivery::Failed { detail: format!("bounced: {e}") })
             }
             Err(e) if e.class() == FailureClass::Failed => Some(Delivery::Failed { detail: e.to_string() }),

@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 use tidings_journeys::policy::{Policy, SendTime, WEEK_HOURS, hour_of_week_counts};
+use tidings_model::event::{EMAIL_CLICKED, EMAIL_OPENED};
 use tidings_model::time::HOUR;
 use tidings_model::{Micros, StoredEvent};
-
-use crate::view::ProfileView;
+use tidings_render::recommend::ORDER_COMPLETED;
 
 /// How much the workspace pattern weighs against a person's own history,
 /// in observations.
@@ -28,8 +28,8 @@ pub const PRIOR_WEIGHT: f64 = 5.0;
 /// Whether a stored event shows a person engaging: a human open, a click, an order.
 pub(crate) fn is_engagement(name: Option<&str>, machine: impl FnOnce() -> bool) -> bool {
     match name {
-        Some("Email Clicked" | "Order Completed") => true,
-        Some("Email Opened") => !machine(),
+        Some(EMAIL_CLICKED | ORDER_COMPLETED) => true,
+        Some(EMAIL_OPENED) => !machine(),
         _ => false,
     }
 }
@@ -48,9 +48,7 @@ impl Pattern {
 
     /// Counts `e` if it is engagement.
     pub fn learn(&mut self, e: &StoredEvent) {
-        let machine = || {
-            serde_json::from_str::<Value>(&e.body).ok().is_some_and(|b| b["properties"]["machine"] == Value::Bool(true))
-        };
+        let machine = || e.body.properties().get("machine") == Some(&Value::Bool(true));
         if is_engagement(e.event.as_deref(), machine) {
             let c = hour_of_week_counts(&[e.timestamp], &self.tz);
             for (a, b) in self.counts.iter_mut().zip(c) {
@@ -60,25 +58,18 @@ impl Pattern {
     }
 }
 
-/// The best time to send to `view` in `[from, from + within)`, and how many
-/// of their own engagements it was learned from.
+/// The best time to send in `[from, from + within)` to someone whose own
+/// engagements (human opens, clicks, orders) were at `own`, and how many
+/// of them it was learned from.
 pub fn best_time(
-    view: &ProfileView,
+    own: &[Micros],
     pattern: &Pattern,
     from: Micros,
     within: Micros,
     tz: &TimeZone,
     policy: &Policy,
 ) -> (Micros, usize) {
-    let own: Vec<Micros> = view
-        .input
-        .messages
-        .iter()
-        .filter(|m| m.timestamp <= from)
-        .filter(|m| is_engagement(m.event_name(), || m.properties.get("machine") == Some(&Value::Bool(true))))
-        .map(|m| m.timestamp)
-        .collect();
-    let st = SendTime::learn(&hour_of_week_counts(&own, tz), &pattern.counts, PRIOR_WEIGHT);
+    let st = SendTime::learn(&hour_of_week_counts(own, tz), &pattern.counts, PRIOR_WEIGHT);
     (st.best_time(from, within, tz, policy), own.len())
 }
 

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use tidings_automation::{Assets, Automation, Emitter, Sender};
+use tidings_automation::{Assets, Automation, EmitError, Emitter, Segments, Sender};
 use tidings_delivery::{DeliveryError, OutgoingMessage, Receipt, Transport};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::{HOUR, MINUTE, format_time};
@@ -31,8 +31,22 @@ impl Transport for Capture {
 struct Direct(Arc<dyn Store>);
 
 impl Emitter for Direct {
-    fn emit(&self, ws: WorkspaceId, messages: Vec<Message>) -> Result<(), String> {
-        self.0.append(&[AppendBatch { workspace: ws, messages }]).map(|_| ()).map_err(|e| e.to_string())
+    fn emit(&self, ws: WorkspaceId, messages: Vec<Message>) -> Result<(), EmitError> {
+        self.0.append(&[AppendBatch { workspace: ws, messages }]).map(|_| ()).map_err(EmitError::from)
+    }
+}
+
+/// The journey has no conditions and sends transactional mail: nothing asks
+/// the engine anything a runner could disagree on.
+struct NoSegments;
+
+impl Segments for NoSegments {
+    fn caught_up(&self, _: i64) {}
+    fn holds(&self, _: tidings_model::ProfileId, _: &tidings_rules::Condition) -> Option<bool> {
+        None
+    }
+    fn membership(&self, _: tidings_model::ProfileId) -> (Vec<String>, Option<String>) {
+        (Vec::new(), None)
     }
 }
 
@@ -78,7 +92,16 @@ fn runner(store: Arc<dyn Store>, ws: WorkspaceId, capture: Arc<Capture>) -> Auto
         dkim: None,
         message_id_domain: "example.com".into(),
     };
-    Automation::new(store.clone(), ws, Arc::new(assets()), sender, capture, Arc::new(Direct(store))).unwrap()
+    Automation::new(
+        store.clone(),
+        ws,
+        Arc::new(assets()),
+        sender,
+        capture,
+        Arc::new(Direct(store)),
+        Arc::new(NoSegments),
+    )
+    .unwrap()
 }
 
 #[test]

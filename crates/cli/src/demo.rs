@@ -10,8 +10,9 @@
 //! Each hour: the people's reactions to earlier email go through the
 //! tracking endpoints (open pixel, signed click links, one-click
 //! unsubscribe) at their own times; the hour's behaviour is ingested; the
-//! engine catches up ([`Live::sync`]); the runner does its round and what it
-//! sent is handed to the simulated people, who react later.
+//! engine catches up ([`tidings_node::Node::sync`]); the runner does its round
+//! ([`tidings_node::Node::step`]) and what it sent is handed to the
+//! simulated people, who react later.
 //!
 //! The experiment: half the known people (by a hash of their id) get the
 //! behavioural journeys, the other half one generic newsletter a week
@@ -34,7 +35,6 @@ use tidings_model::time::format_time;
 use tidings_model::{KeyKind, Message, keys};
 use tidings_render::SigningKeys;
 use tidings_server::AppState;
-use tidings_server::live::Live;
 use tidings_store::{Outcome, Store};
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 use tidings_testkit::{HOUR, SimConfig, Simulation};
@@ -112,22 +112,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         None => None,
     };
     let defs = crate::workspace::load(&a.data, None)?;
-    let (live, observer) =
-        Live::start(store.clone(), clock.clone(), ws, defs.rules.clone(), jiff::tz::TimeZone::UTC, true)?;
     let signing = SigningKeys::new(vec![DEMO_SIGNING_KEY.as_bytes().to_vec()])
         .map_err(|e| anyhow::anyhow!("the demo signing key: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let app = AppState::new(store.clone(), clock.clone(), vec![observer])
-        .with_live(live.clone())
-        .with_signing(signing.clone())
-        .with_topics(defs.topics());
-    let ingest = app.ingest.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(tidings_server::serve(listener, app, async {
-        let _ = stop_rx.await;
-    }));
     let config = crate::config::Config::load(&a.data)?;
     let (transport, described) = crate::mail::transport(&a.data, &config, clock.clone(), a.smtp.as_deref())?;
     // Links point where `tidings serve --data DIR` listens by default, and the
@@ -143,16 +129,34 @@ pub fn run(a: DemoArgs) -> Result<()> {
         message_id_domain: "shop.example.com".into(),
     };
     let parse = |rule: &str| tidings_rules::parse_condition(rule).map_err(|e| anyhow::anyhow!("{rule}: {e:?}"));
-    let assets = Arc::new(defs.assets(Some(parse(r#"trait experiment_arm == "journeys""#)?)));
+    let assets = defs.assets(Some(parse(r#"trait experiment_arm == "journeys""#)?));
     let newsletter_audience = parse(r#"trait experiment_arm == "newsletter""#)?;
-    let mut automation = tidings_automation::Automation::new(
+    // The whole product under the simulated clock: the engine takes in what
+    // was appended when the loop syncs it, the runner does a round when the
+    // loop steps it.
+    let tenant = tidings_node::TenantSettings {
+        workspace: ws,
+        rules: Some(defs.rules.clone()),
+        default_tz: jiff::tz::TimeZone::UTC,
+        journeys: Some(tidings_node::Journeys { assets, sender, transport }),
+        topics: defs.topics(),
+        definitions: None,
+    };
+    let node = tidings_node::Node::start(
+        tidings_node::Settings { tenants: vec![tenant], manual: true },
         store.clone(),
-        ws,
-        assets,
-        sender,
-        transport,
-        Arc::new(crate::mail::IngestEmitter(ingest.clone())),
+        clock.clone(),
     )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let app = AppState::new(node.clone()).with_signing(signing.clone());
+    let ingest = node.ingest().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(tidings_server::serve(listener, app, async {
+        let _ = stop_rx.await;
+    }));
+    let step = |now| node.step(ws, now).unwrap_or_else(|| Ok(Default::default()));
     let mut client = tidings_testkit::http::Client::new(addr);
 
     let hours = u64::from(a.days) * 24;
@@ -227,28 +231,25 @@ pub fn run(a: DemoArgs) -> Result<()> {
             }
         }
         phases.add(2, &mut lap);
-        live.sync();
+        node.sync();
         phases.add(3, &mut lap);
         // The control arm: one generic newsletter a week, Tuesdays 10:00 UTC.
         let t = jiff::Timestamp::from_microsecond(until)?.to_zoned_datetime(jiff::tz::TimeZone::UTC);
         let mut report = tidings_automation::StepReport::default();
         if t.weekday() == jiff::civil::Weekday::Tuesday && t.hour() == 10 {
             let name = format!("newsletter-{}", t.date());
-            automation.broadcast(
-                &name,
-                "newsletter",
-                &newsletter_audience,
-                &tidings_automation::BroadcastOptions::default(),
-                until,
-                &mut report,
-            )?;
+            let options = tidings_automation::BroadcastOptions::default();
+            node.with_runner(ws, |a| {
+                a.broadcast(&name, "newsletter", &newsletter_audience, &options, until, &mut report)
+            })
+            .transpose()?;
         }
         phases.add(6, &mut lap);
         for _ in 0..4 {
-            let r = automation.step(until)?;
+            let r = step(until)?;
             let idle = r.events == 0 && r.timers == 0 && r.sent.is_empty();
             merge(&mut report, r);
-            live.sync();
+            node.sync();
             if idle {
                 break;
             }
@@ -285,17 +286,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
     }
     let _ = stop_tx.send(());
     let _ = runtime.block_on(server);
-    live.sync();
-    let sizes: Vec<(String, u64)> = defs
-        .rules
-        .segments()
-        .map(|s| (s.key.clone(), live.engine.read().members(&s.key).map_or(0, |b| b.len())))
-        .collect();
-    live.stop();
+    node.sync();
+    let sizes: Vec<(String, u64)> = {
+        let live = &node.tenant(ws).context("the demo's workspace runs")?.live;
+        let engine = live.engine.read();
+        defs.rules.segments().map(|s| (s.key.clone(), engine.members(&s.key).map_or(0, |b| b.len()))).collect()
+    };
+    let automation_timing = node.with_runner(ws, |a| a.timing).unwrap_or_default();
+    node.shutdown();
+    drop(node);
     let stats = store.stats(ws)?;
     let outcomes = crate::report::outcomes(store.as_ref(), ws, ATTRIBUTION)?;
-    let automation_timing = automation.timing;
-    drop(automation);
     let elapsed = started.elapsed();
     print!(
         "{}",

@@ -1,17 +1,14 @@
 //! Mail settings (`[mail]` in tidings.toml) made into a transport and a
-//! sender, and the runner thread of `tidings serve`.
+//! sender for the node's journey runner.
 
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use tidings_automation::{Automation, Emitter, Sender};
+use tidings_automation::Sender;
 use tidings_delivery::{DkimSigner, FileTransport, SmtpConfig, SmtpTransport, ThreadSleeper, Transport};
-use tidings_model::{Clock, Message, WorkspaceId};
+use tidings_model::Clock;
 use tidings_render::SigningKeys;
-use tidings_server::IngestQueue;
 
 /// The folder .eml files go to when no SMTP relay is configured.
 pub const MAIL_DIR: &str = "mail";
@@ -85,57 +82,5 @@ pub fn sender(dir: &Path, config: &Config, keys: SigningKeys, public_url: &str) 
         keys: Arc::new(keys),
         dkim,
         message_id_domain: domain,
-    })
-}
-
-/// The runner's events go through the ingest writer, like everyone's, so
-/// that the segment engine sees them.
-pub struct IngestEmitter(pub IngestQueue);
-
-impl Emitter for IngestEmitter {
-    fn emit(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<(), String> {
-        self.0.append_blocking(workspace, messages).map(|_| ())
-    }
-}
-
-/// Runs the automation on its own thread until `stop`: a round, then a short
-/// sleep (new log entries are picked up within it).
-pub fn spawn_runner(
-    mut automation: Automation,
-    clock: Arc<dyn Clock>,
-    stop: Arc<AtomicBool>,
-    rules: std::sync::mpsc::Receiver<Arc<tidings_rules::Workspace>>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("automation".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            while let Ok(r) = rules.try_recv() {
-                automation.replace_rules(r);
-                tracing::info!("journeys run under the new rule definitions");
-            }
-            let busy = match automation.step(clock.now()) {
-                Ok(r) => {
-                    if r.enqueued + r.sent.len() + r.skipped + r.failed > 0 {
-                        tracing::info!(
-                            entered = r.entered,
-                            enqueued = r.enqueued,
-                            sent = r.sent.len(),
-                            skipped = r.skipped,
-                            deferred = r.deferred,
-                            failed = r.failed,
-                            "automation round"
-                        );
-                    }
-                    r.events > 0 || r.timers > 0 || !r.sent.is_empty()
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "automation round failed; retrying");
-                    std::thread::sleep(Duration::from_secs(1));
-                    false
-                }
-            };
-            if !busy {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
     })
 }

@@ -381,7 +381,7 @@ const REFRESHED: &str = "predictions-refreshed";
 pub fn spawn_refresh(
     store: std::sync::Arc<dyn tidings_store::Store>,
     ws: tidings_model::WorkspaceId,
-    ingest: tidings_server::IngestQueue,
+    ingest: tidings_node::IngestQueue,
     clock: std::sync::Arc<dyn Clock>,
     every: Micros,
     horizon: (Micros, String),

@@ -81,18 +81,21 @@ fn build(
                 .find_profile(ws, id)?
                 .with_context(|| format!("no profile {id:?}; `tidings profile show ID` finds stored ones"))?;
             let history = store.profile_history(ws, p.id)?;
-            let view = ProfileView::new(p, &history, true);
+            let view = ProfileView::new(p, &history, now);
             let rules = crate::workspace::load(data, None).map(|d| d.rules).unwrap_or_default();
             let tz = view.time_zone(&jiff::tz::TimeZone::UTC);
-            let event = view.input.messages.iter().rev().find_map(|m| {
-                let name = m.event_name()?;
+            let event = history.iter().rev().filter(|e| e.kind == tidings_model::MessageType::Track).find_map(|e| {
+                let name = e.event.as_deref()?;
                 (!tidings_model::event::ENGINE_EVENTS.contains(&name)).then(|| EventContext {
                     name: name.to_string(),
-                    timestamp: m.timestamp,
-                    properties: m.properties.as_object().cloned().unwrap_or_default(),
+                    timestamp: e.timestamp,
+                    properties: e.body.properties().clone(),
                 })
             });
-            let ctx = view.context(&rules, now, &tz, event, &Default::default(), true);
+            // A preview offline, with no engine running: the reference
+            // evaluator answers from the history, as `segments eval` does.
+            let reference = Reference { rules, input: tidings_engine::ProfileInput::from_stored(&history), now, tz };
+            let ctx = view.context(&reference, now, event, &Default::default(), true);
             let name = ctx.profile.traits.get("first_name").and_then(Value::as_str).map(str::to_string);
             (ctx, view.profile.id, view.email().map(str::to_string), name)
         }
@@ -181,4 +184,26 @@ pub fn send_test(a: SendTestArgs) -> Result<()> {
     let receipt = transport.send(&message).map_err(|e| anyhow::anyhow!("not sent: {e}"))?;
     println!("sent {} to {} via {described}: {}", a.target.template, a.to, receipt.detail);
     Ok(())
+}
+
+/// The segments of one profile from its history by the reference evaluator,
+/// for a preview made without a running engine.
+struct Reference {
+    rules: tidings_rules::Workspace,
+    input: tidings_engine::ProfileInput,
+    now: tidings_model::Micros,
+    tz: jiff::tz::TimeZone,
+}
+
+impl tidings_automation::Segments for Reference {
+    fn caught_up(&self, _: i64) {}
+
+    fn holds(&self, _: tidings_model::ProfileId, condition: &tidings_rules::Condition) -> Option<bool> {
+        Some(tidings_engine::reference::holds(&self.rules, &self.input, condition, self.now, &self.tz))
+    }
+
+    fn membership(&self, _: tidings_model::ProfileId) -> (Vec<String>, Option<String>) {
+        let e = tidings_engine::reference::evaluate(&self.rules, &self.input, self.now, &self.tz);
+        (e.members().map(str::to_string).collect(), e.stages.values().flatten().next().cloned())
+    }
 }

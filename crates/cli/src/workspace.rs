@@ -107,12 +107,9 @@ pub fn from_mailbox(config: &Config) -> Result<Mailbox> {
 }
 
 /// The data folder's rule files for the admin API (`/api/definitions`): it
-/// reads and writes `*.rules` there, checks the journeys against new rules,
-/// and hands the rules to the journey runner.
+/// reads and writes `*.rules` there and checks the journeys against new rules.
 pub struct FolderDefinitions {
     pub dir: std::path::PathBuf,
-    /// The journey runner's inbox for new rules, when journeys run.
-    pub runner: Option<std::sync::mpsc::Sender<Arc<Workspace>>>,
 }
 
 impl FolderDefinitions {
@@ -122,15 +119,13 @@ impl FolderDefinitions {
     }
 }
 
-impl tidings_server::definitions::DefinitionsHost for FolderDefinitions {
-    fn rule_files(&self) -> Vec<SourceFile> {
-        match rule_files(&self.dir) {
-            Ok(files) => files.into_iter().map(|f| self.relative(f)).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the rule files");
-                Vec::new()
-            }
-        }
+impl tidings_node::DefinitionsHost for FolderDefinitions {
+    fn rule_files(&self) -> std::result::Result<Vec<SourceFile>, tidings_node::DefinitionsError> {
+        let files = rule_files(&self.dir).map_err(|e| tidings_node::DefinitionsError::Read {
+            path: self.dir.display().to_string(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })?;
+        Ok(files.into_iter().map(|f| self.relative(f)).collect())
     }
 
     fn check_rest(
@@ -144,18 +139,12 @@ impl tidings_server::definitions::DefinitionsHost for FolderDefinitions {
         (diags, journeys)
     }
 
-    fn write(&self, name: &str, text: &str) -> std::result::Result<(), String> {
+    fn write(&self, name: &str, text: &str) -> std::result::Result<(), tidings_node::DefinitionsError> {
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.new"));
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
-    }
-
-    fn replaced(&self, rules: Arc<Workspace>) {
-        if let Some(tx) = &self.runner {
-            let _ = tx.send(rules);
-        }
+            .map_err(|source| tidings_node::DefinitionsError::Write { path: path.display().to_string(), source })
     }
 }

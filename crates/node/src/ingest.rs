@@ -1,7 +1,10 @@
-//! The ingest queue: request handlers hand validated messages to one writer
-//! thread, which appends everything that is waiting in one transaction and
-//! then answers every request in it (group commit). One fsync covers many
-//! requests, so durability does not cost throughput.
+//! The ingest queue: request handlers (and the node's own writers: the
+//! runner, the tracking links, the scheduled predictions) hand validated
+//! messages to one writer thread, which appends everything that is waiting
+//! in one transaction and then answers every request in it (group commit).
+//! One fsync covers many requests, so durability does not cost throughput.
+//! After each commit the writer tells its observers (the live engines), so
+//! they see every stored message once, in log order.
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::Arc;
@@ -22,9 +25,34 @@ pub trait AppendObserver: Send + Sync + 'static {
     fn appended(&self, batches: &[AppendBatch], result: &AppendResult);
 }
 
+/// Why an append was not stored. Nothing of the request is stored then.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// The store refused or failed the transaction.
+    #[error("the event log could not store the messages: {0}")]
+    Store(String),
+    /// The data folder is locked by another process.
+    #[error("{0}")]
+    Locked(String),
+    /// The writer thread is gone (the node is shutting down).
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+impl From<IngestError> for tidings_automation::EmitError {
+    fn from(e: IngestError) -> tidings_automation::EmitError {
+        match e {
+            IngestError::Stopped => tidings_automation::EmitError::Stopped,
+            IngestError::Store(m) | IngestError::Locked(m) => {
+                tidings_automation::EmitError::Store(StoreError::Database(m))
+            }
+        }
+    }
+}
+
 struct Request {
     batch: AppendBatch,
-    reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, IngestError>>,
 }
 
 #[derive(Clone)]
@@ -33,17 +61,21 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>, observers: Vec<Arc<dyn AppendObserver>>) -> IngestQueue {
+    /// Starts the writer thread; it runs until every handle is dropped.
+    pub fn start(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        observers: Vec<Arc<dyn AppendObserver>>,
+    ) -> std::io::Result<IngestQueue> {
         let (tx, rx) = bounded(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer(rx, store, metrics, observers))
-            .expect("spawn the ingest writer thread");
-        IngestQueue { tx }
+            .spawn(move || writer(rx, store, metrics, observers))?;
+        Ok(IngestQueue { tx })
     }
 
     /// Appends and waits until durable.
-    pub async fn append(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<Vec<Outcome>, String> {
+    pub async fn append(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<Vec<Outcome>, IngestError> {
         let (reply, rx) = oneshot::channel();
         let req = Request { batch: AppendBatch { workspace, messages }, reply };
         // The bounded queue pushes back on clients when the disk cannot keep up.
@@ -56,17 +88,25 @@ impl IngestQueue {
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
         };
         if sent.is_err() {
-            return Err("the ingest writer has stopped".into());
+            return Err(IngestError::Stopped);
         }
-        rx.await.unwrap_or_else(|_| Err("the ingest writer has stopped".into()))
+        rx.await.unwrap_or(Err(IngestError::Stopped))
     }
 
     /// [`IngestQueue::append`] for threads outside the async runtime.
-    pub fn append_blocking(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<Vec<Outcome>, String> {
+    pub fn append_blocking(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<Vec<Outcome>, IngestError> {
         let (reply, rx) = oneshot::channel();
         let req = Request { batch: AppendBatch { workspace, messages }, reply };
-        self.tx.send(req).map_err(|_| "the ingest writer has stopped".to_string())?;
-        rx.blocking_recv().unwrap_or_else(|_| Err("the ingest writer has stopped".into()))
+        self.tx.send(req).map_err(|_| IngestError::Stopped)?;
+        rx.blocking_recv().unwrap_or(Err(IngestError::Stopped))
+    }
+}
+
+/// The runner's events go through the ingest writer, like everyone's, so
+/// that the segment engine sees them.
+impl tidings_automation::Emitter for IngestQueue {
+    fn emit(&self, workspace: WorkspaceId, messages: Vec<Message>) -> Result<(), tidings_automation::EmitError> {
+        self.append_blocking(workspace, messages).map(|_| ()).map_err(Into::into)
     }
 }
 
@@ -103,12 +143,12 @@ fn writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, messages = size, "append failed; nothing in this group was stored");
-                let msg = match e {
-                    StoreError::Locked(m) => m,
-                    other => other.to_string(),
+                let err = match e {
+                    StoreError::Locked(m) => IngestError::Locked(m),
+                    other => IngestError::Store(other.to_string()),
                 };
                 for reply in replies {
-                    let _ = reply.send(Err(msg.clone()));
+                    let _ = reply.send(Err(err.clone()));
                 }
             }
         }

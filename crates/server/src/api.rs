@@ -338,7 +338,7 @@ async fn broadcast_plan(
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
-    let Some(templates) = app.templates.clone() else {
+    let Some(templates) = app.tenant(ws).and_then(|t| t.templates.clone()) else {
         return Err(ApiError::not_found(
             "journeys are not running on this server (no journeys/*.toml), so nothing would send a broadcast",
         ));
@@ -391,7 +391,7 @@ async fn broadcast_plan(
     let audience = text("audience").unwrap_or("");
     let condition = tidings_rules::parse_condition(audience)
         .map_err(|e| ApiError::bad_request("invalid_audience", format!("\"audience\": {e}")))?;
-    if let Some(live) = &app.live {
+    if let Some(live) = app.tenant(ws).map(|t| &t.live) {
         let diags = live.rules().check_condition(&condition, "audience", None);
         if let Some(d) = diags.iter().find(|d| d.is_error()) {
             return Err(ApiError::bad_request("invalid_audience", format!("\"audience\": {}", d.message)));
@@ -446,7 +446,7 @@ async fn journey_enter(
     body: axum::body::Bytes,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
-    match &app.api_journeys {
+    match app.tenant(ws).and_then(|t| t.api_journeys.as_ref()) {
         None => return Err(ApiError::not_found("journeys are not running on this server (no journeys/*.toml)")),
         Some(keys) if !keys.contains(&key) => {
             return Err(ApiError::not_found(format!(
@@ -463,24 +463,18 @@ async fn journey_enter(
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(ApiError::bad_request("missing_id", "give \"userId\" or \"anonymousId\" of the profile to enter"));
     }
-    let mut properties = match req.get("properties") {
+    let properties = match req.get("properties") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
         Some(_) => return Err(ApiError::bad_request("invalid_properties", "\"properties\" must be an object")),
     };
-    properties.insert("journey".into(), Value::String(key.clone()));
     let now = app.clock.now();
-    let text = json!({
-        "type": "track", "userId": user_id, "anonymousId": anonymous_id, "event": tidings_model::event::ENTRY_REQUESTED,
-        "timestamp": format_time(now), "properties": properties,
-        "context": {"library": {"name": "tidings-api"}},
-    })
-    .to_string();
-    let env = tidings_model::message::Envelope { received_at: now, sent_at: None, default_type: None };
-    let m = tidings_model::message::parse_message(&text, &env, &mut tidings_model::message::new_message_id)
+    let who = tidings_model::Subject { user_id, anonymous_id };
+    let m = tidings_model::Internal::JourneyEntryRequested { journey: key.clone(), properties }
+        .into_message(who, tidings_model::message::new_message_id(), now, now, "tidings-api")
         .map_err(|e| ApiError::bad_request("invalid_message", e.to_string()))?;
     let id = m.message_id.clone();
-    app.ingest.append(ws, vec![m]).await.map_err(ApiError::unavailable)?;
+    app.ingest.append(ws, vec![m]).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
 }
 
@@ -616,8 +610,9 @@ async fn profile_messages(
     })))
 }
 
-fn live(app: &AppState) -> Result<Arc<crate::live::Live>, ApiError> {
-    app.live.clone().ok_or_else(|| {
+/// The workspace's live engine, when it has segment definitions.
+fn live(app: &AppState, ws: WorkspaceId) -> Result<Arc<tidings_node::Live>, ApiError> {
+    app.tenant(ws).and_then(|t| t.segments().cloned()).ok_or_else(|| {
         ApiError::not_found("this server has no segment definitions; add *.rules files to the data folder and restart")
     })
 }
@@ -628,10 +623,7 @@ fn no_segment(key: &str) -> ApiError {
 
 async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let live = live(&app)?;
-    if ws != live.workspace {
-        return Ok(Json(json!({"segments": [], "stage_sets": []})));
-    }
+    let live = live(&app, ws)?;
     let rules = live.rules();
     let engine = live.engine.read();
     let segments: Vec<Value> = rules
@@ -666,11 +658,11 @@ async fn segment(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let live = live(&app)?;
+    let live = live(&app, ws)?;
     let rules = live.rules();
-    let Some(s) = rules.segment(&key).filter(|_| ws == live.workspace) else { return Err(no_segment(&key)) };
+    let Some(s) = rules.segment(&key) else { return Err(no_segment(&key)) };
     let size = live.engine.read().members(&key).map_or(0, |b| b.len());
-    let recent: Vec<crate::live::RecentChange> =
+    let recent: Vec<tidings_node::RecentChange> =
         live.recent.lock().get(&key).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default();
     Ok(Json(json!({
         "key": s.key,
@@ -695,8 +687,8 @@ async fn segment_members(
     Query(q): Query<MembersQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let live = live(&app)?;
-    if ws != live.workspace || live.rules().segment(&key).is_none() {
+    let live = live(&app, ws)?;
+    if live.rules().segment(&key).is_none() {
         return Err(no_segment(&key));
     }
     let limit = q.limit.unwrap_or(1000);
@@ -732,8 +724,8 @@ async fn segment_explain(
     Path((key, user_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let live = live(&app)?;
-    if ws != live.workspace || live.rules().get(&key).is_none() {
+    let live = live(&app, ws)?;
+    if live.rules().get(&key).is_none() {
         return Err(no_segment(&key));
     }
     let id = user_id.clone();

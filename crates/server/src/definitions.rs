@@ -17,41 +17,34 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tidings_rules::{Diagnostic, SourceFile, Workspace, check_workspace, has_errors};
+use tidings_model::WorkspaceId;
+use tidings_node::DefinitionsHost;
+use tidings_rules::{SourceFile, check_workspace, has_errors};
 
 use crate::{ApiError, AppState};
 
 /// The largest rule file the API takes.
 pub const MAX_RULES_BYTES: usize = 1 << 20;
 
-/// Where the definitions live and who else reads them; the server knows
-/// only the rule language.
-pub trait DefinitionsHost: Send + Sync {
-    /// The rule files, named relative to the data folder, sorted.
-    fn rule_files(&self) -> Vec<SourceFile>;
-    /// Checks everything else that refers to the rules (journeys) against
-    /// new ones: the diagnostics, and the files they point into.
-    fn check_rest(&self, rules: &Workspace, known_events: &[String]) -> (Vec<Diagnostic>, Vec<SourceFile>);
-    /// Stores a rule file; on error nothing was changed.
-    fn write(&self, name: &str, text: &str) -> Result<(), String>;
-    /// The new rules are live in the engine: hand them to the rest.
-    fn replaced(&self, rules: Arc<Workspace>);
-}
-
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/definitions", get(list)).route("/api/definitions/{name}", get(one).put(replace))
 }
 
-fn host(app: &AppState) -> Result<Arc<dyn DefinitionsHost>, ApiError> {
-    app.definitions.clone().ok_or_else(|| {
+fn host(app: &AppState, ws: WorkspaceId) -> Result<Arc<dyn DefinitionsHost>, ApiError> {
+    app.tenant(ws).and_then(|t| t.definitions.clone()).ok_or_else(|| {
         ApiError::not_found("this server does not manage definition files; edit *.rules in the data folder and restart")
     })
 }
 
+fn rule_files(host: &dyn DefinitionsHost) -> Result<Vec<SourceFile>, ApiError> {
+    host.rule_files().map_err(ApiError::internal)
+}
+
 async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    crate::api::admin(&app, &headers).await?;
-    let host = host(&app)?;
-    let files: Vec<Value> = host.rule_files().into_iter().map(|f| json!({"name": f.name, "text": f.text})).collect();
+    let ws = crate::api::admin(&app, &headers).await?;
+    let host = host(&app, ws)?;
+    let files: Vec<Value> =
+        rule_files(host.as_ref())?.into_iter().map(|f| json!({"name": f.name, "text": f.text})).collect();
     Ok(Json(json!({"files": files})))
 }
 
@@ -60,10 +53,9 @@ async fn one(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    crate::api::admin(&app, &headers).await?;
-    let host = host(&app)?;
-    let file = host
-        .rule_files()
+    let ws = crate::api::admin(&app, &headers).await?;
+    let host = host(&app, ws)?;
+    let file = rule_files(host.as_ref())?
         .into_iter()
         .find(|f| f.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no rule file {name:?}; GET /api/definitions lists them")))?;
@@ -85,10 +77,10 @@ async fn replace(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let ws = crate::api::admin(&app, &headers).await?;
-    let host = host(&app)?;
-    let live = app.live.clone().ok_or_else(|| ApiError::not_found("this server runs no segment engine"))?;
-    if ws != live.workspace {
-        return Err(ApiError::not_found("definitions belong to the server's default workspace"));
+    let host = host(&app, ws)?;
+    let tenant = app.tenant(ws).cloned().ok_or_else(|| ApiError::not_found("this server runs no segment engine"))?;
+    if !tenant.segments_on {
+        return Err(ApiError::not_found("this server runs no segment engine"));
     }
     if !valid_name(&name) {
         return Err(ApiError::bad_request(
@@ -108,8 +100,8 @@ async fn replace(
     let store = app.store.clone();
     tokio::task::spawn_blocking(move || {
         // One replacement at a time: each checks against what the last one left.
-        let _one = live.replacing.lock();
-        let mut files = host.rule_files();
+        let _one = tenant.live.replacing.lock();
+        let mut files = rule_files(host.as_ref())?;
         match files.iter_mut().find(|f| f.name == name) {
             Some(f) => f.text = text.clone(),
             None => {
@@ -145,8 +137,7 @@ async fn replace(
             .with(json!({"diagnostics": described})));
         }
         host.write(&name, &text).map_err(ApiError::internal)?;
-        let replaced = live.replace(rules).map_err(ApiError::unavailable)?;
-        host.replaced(live.rules());
+        let replaced = tenant.replace_rules(rules).map_err(|e| ApiError::unavailable(e.to_string()))?;
         Ok((StatusCode::OK, Json(json!({"live": replaced, "diagnostics": described}))))
     })
     .await

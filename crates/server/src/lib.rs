@@ -8,6 +8,8 @@
 //! - Every admin request is scoped to the workspace its key belongs to.
 //! - Storage calls are synchronous and run on blocking threads, never on the
 //!   async executor.
+//! - This crate knows HTTP and nothing else: what runs (the ingest writer,
+//!   the engines, the runners) is the node's (`tidings-node`).
 
 pub mod api;
 pub mod auth;
@@ -15,9 +17,6 @@ pub mod body;
 pub mod dashboard;
 pub mod definitions;
 pub mod error;
-pub mod ingest;
-pub mod live;
-pub mod metrics;
 pub mod preferences;
 pub mod track;
 pub mod v1;
@@ -30,68 +29,36 @@ use axum::routing::get;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tidings_model::Clock;
+use tidings_model::{Clock, WorkspaceId};
+use tidings_node::{IngestQueue, Metrics, Node, Tenant};
 use tidings_store::Store;
 
 pub use error::ApiError;
-pub use ingest::{AppendObserver, IngestQueue};
-pub use metrics::Metrics;
 
-/// What every handler can reach.
+/// What every handler can reach: the running node, and the pieces of it
+/// handlers use most.
 #[derive(Clone)]
 pub struct AppState {
+    pub node: Node,
     pub store: Arc<dyn Store>,
     pub ingest: IngestQueue,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
-    /// The live segment engine of the default workspace, when it has definitions.
-    pub live: Option<Arc<live::Live>>,
     /// The keys that sign and verify tracking tokens.
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
-    /// Journeys that `POST /api/journeys/KEY/enter` may start (those with an `api` trigger), when journeys run.
-    pub api_journeys: Option<Arc<Vec<String>>>,
-    /// The topics the preference center offers (those of the templates).
-    pub topics: Option<Arc<Vec<String>>>,
-    /// Templates a broadcast may send, when journeys run.
-    pub templates: Option<Arc<Vec<String>>>,
-    /// The definition files, for `/api/definitions`.
-    pub definitions: Option<Arc<dyn definitions::DefinitionsHost>>,
 }
 
 impl AppState {
-    /// With the live engine (see [`live::Live::start`]).
-    pub fn with_live(mut self, live: Arc<live::Live>) -> AppState {
-        self.live = Some(live);
-        self
-    }
-
-    /// With the journeys the API may start.
-    pub fn with_api_journeys(mut self, keys: Vec<String>) -> AppState {
-        self.api_journeys = Some(Arc::new(keys));
-        self
-    }
-
-    /// With the topics people may choose in the preference center.
-    pub fn with_topics(mut self, topics: impl IntoIterator<Item = String>) -> AppState {
-        let mut t: Vec<String> = topics.into_iter().collect();
-        t.sort();
-        t.dedup();
-        self.topics = Some(Arc::new(t));
-        self
-    }
-
-    /// With the templates broadcasts may send (`POST /api/broadcasts`).
-    pub fn with_templates(mut self, names: impl IntoIterator<Item = String>) -> AppState {
-        let mut t: Vec<String> = names.into_iter().collect();
-        t.sort();
-        self.templates = Some(Arc::new(t));
-        self
-    }
-
-    /// With the definition files the admin API may show and replace.
-    pub fn with_definitions(mut self, host: Arc<dyn definitions::DefinitionsHost>) -> AppState {
-        self.definitions = Some(host);
-        self
+    /// HTTP over `node`.
+    pub fn new(node: Node) -> AppState {
+        AppState {
+            store: node.store().clone(),
+            ingest: node.ingest().clone(),
+            clock: node.clock().clone(),
+            metrics: node.metrics().clone(),
+            node,
+            signing: None,
+        }
     }
 
     /// With the keys of the tracking links.
@@ -100,22 +67,9 @@ impl AppState {
         self
     }
 
-    /// State over `store`, with its ingest writer thread started.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, observers: Vec<Arc<dyn AppendObserver>>) -> AppState {
-        let metrics = Arc::new(Metrics::default());
-        let ingest = IngestQueue::start(store.clone(), metrics.clone(), observers);
-        AppState {
-            store,
-            ingest,
-            clock,
-            metrics,
-            live: None,
-            signing: None,
-            api_journeys: None,
-            topics: None,
-            templates: None,
-            definitions: None,
-        }
+    /// The workspace as the node runs it, if it does.
+    pub fn tenant(&self, ws: WorkspaceId) -> Option<&Arc<Tenant>> {
+        self.node.tenant(ws)
     }
 }
 
@@ -162,7 +116,8 @@ async fn not_found() -> ApiError {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. (The node keeps running; stop it with
+/// [`Node::shutdown`].)
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: AppState,

@@ -27,14 +27,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tidings_engine::ProfileInput;
+use tidings_automation::Segments as _;
 use tidings_journeys::policy::Frequency;
-use tidings_model::time::format_time;
+use tidings_model::Internal;
 use tidings_render::escape_html;
 use tidings_render::tokens::{Action, Claims};
-use tidings_rules::{Condition, Span, Subscribed, Workspace};
+use tidings_rules::{Condition, Span, Subscribed};
 
 use crate::AppState;
 use crate::track::{claims, record_messages, refused};
@@ -56,17 +55,21 @@ struct Choices {
     frequency: Frequency,
 }
 
-async fn current(app: &AppState, c: &Claims) -> Option<Choices> {
+/// The person's choices as the engine has them, once it has taken in the
+/// log through `after` (what a save just recorded).
+async fn current(app: &AppState, c: &Claims, after: Option<i64>) -> Option<Choices> {
     let (ws, pid) = (c.workspace, c.profile);
-    let topics = app.topics.clone().unwrap_or_default();
-    let now = app.clock.now();
+    let tenant = app.tenant(ws)?.clone();
+    let topics = tenant.topics.clone();
     crate::blocking(app, move |s| {
         let Some(profile) = s.profile(ws, pid)? else { return Ok(None) };
-        let input = ProfileInput::from_stored(&s.profile_history(ws, pid)?);
-        let rules = Workspace::default();
+        let live = &tenant.live;
+        if let Some(seq) = after {
+            live.caught_up(seq);
+        }
         let holds = |topic: Option<&String>| {
             let rule = Condition::Subscribed(Subscribed { topic: topic.cloned(), span: Span::default() });
-            tidings_engine::reference::holds(&rules, &input, &rule, now, &TimeZone::UTC)
+            live.holds(pid, &rule).unwrap_or(false)
         };
         Ok(Some(Choices {
             subscribed: holds(None),
@@ -162,7 +165,7 @@ fn html_page(status: StatusCode, body: String, cookie: Option<&str>) -> Response
 
 async fn page(State(app): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
     let Some(c) = preferences_claims(&app, &token) else { return refused() };
-    let Some(choices) = current(&app, &c).await else { return refused() };
+    let Some(choices) = current(&app, &c, None).await else { return refused() };
     // Keep the cookie of an earlier visit, so two open tabs both work.
     let cookie = cookie_value(&headers)
         .filter(|v| v.len() == 22 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
@@ -197,16 +200,23 @@ async fn save(State(app): State<AppState>, headers: HeaderMap, Path(token): Path
     if cross_site || !keys.check_mac(format!("prefs|{cookie}|{token}").as_bytes(), &tag) {
         return forbidden();
     }
-    let Some(before) = current(&app, &c).await else { return refused() };
+    let Some(before) = current(&app, &c, None).await else { return refused() };
     let now = app.clock.now();
     let unsubscribe = |topic: Option<&str>, at: i64| {
-        let mut p = json!({"source": SOURCE, "message_id": c.message});
-        if let Some(t) = topic {
-            p["topic"] = json!(t);
-        }
-        json!({"type": "track", "event": "Unsubscribed", "timestamp": format_time(at), "properties": p})
+        let e = Internal::Unsubscribed {
+            source: SOURCE.into(),
+            message_id: c.message.clone(),
+            topic: topic.map(str::to_string),
+        };
+        (e, at)
     };
-    let identify = |traits: Value| json!({"type": "identify", "timestamp": format_time(now), "traits": traits});
+    let identify = |traits: Value| {
+        let traits = match traits {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        (Internal::Traits(traits), now)
+    };
     let mut messages = Vec::new();
     let notice = if field("action") == Some("unsubscribe_all") {
         if before.subscribed {
@@ -234,14 +244,21 @@ async fn save(State(app): State<AppState>, headers: HeaderMap, Path(token): Path
         }
         "Your preferences are saved."
     };
-    if !messages.is_empty()
-        && let Err(e) = record_messages(&app, &c, messages).await
-    {
-        tracing::error!(error = %e, "could not record preference changes");
-        return (StatusCode::SERVICE_UNAVAILABLE, Html("<!doctype html><p>Nothing was saved; please try again.</p>"))
-            .into_response();
+    let mut recorded = None;
+    if !messages.is_empty() {
+        match record_messages(&app, &c, messages).await {
+            Ok(seq) => recorded = seq,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record preference changes");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Html("<!doctype html><p>Nothing was saved; please try again.</p>"),
+                )
+                    .into_response();
+            }
+        }
     }
-    let Some(after) = current(&app, &c).await else { return refused() };
+    let Some(after) = current(&app, &c, recorded).await else { return refused() };
     let csrf = form_token(&app, &cookie, &token).unwrap_or_default();
     html_page(StatusCode::OK, render(&token, &csrf, &after, Some(notice)), None)
 }

@@ -17,9 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Value, json};
-use tidings_model::message::{Envelope, parse_message};
-use tidings_model::time::format_time;
+use tidings_model::{Internal, Subject};
 use tidings_render::tokens::{Action, Claims};
 
 /// A transparent 1x1 GIF.
@@ -67,36 +65,52 @@ pub(crate) fn claims(app: &AppState, token: &str) -> Option<Claims> {
 }
 
 /// Records `event` for the token's recipient; errors are logged, the reader still gets their page.
-async fn record(app: &AppState, c: &Claims, event: &str, mut properties: Value) {
-    properties["message_id"] = Value::String(c.message.clone());
-    let now = app.clock.now();
-    let message = json!({"type": "track", "event": event, "timestamp": format_time(now), "properties": properties});
-    if let Err(e) = record_messages(app, c, vec![message]).await {
-        tracing::error!(error = %e, event, "could not record a tracked event");
+async fn record(app: &AppState, c: &Claims, event: Internal) {
+    let name = event.name();
+    if let Err(e) = record_messages(app, c, vec![(event, app.clock.now())]).await {
+        tracing::error!(error = %e, event = name, "could not record a tracked event");
     }
 }
 
-/// Appends `messages` (each with its `type`, `timestamp` and body) for the
-/// token's recipient, in one durable batch: all of them or none.
-pub(crate) async fn record_messages(app: &AppState, c: &Claims, messages: Vec<Value>) -> Result<(), String> {
+/// Why a tracked event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordError {
+    #[error("a signed link names profile {0}, which is gone")]
+    Gone(i64),
+    #[error(transparent)]
+    Message(#[from] tidings_model::MessageError),
+    #[error(transparent)]
+    Ingest(#[from] tidings_node::IngestError),
+}
+
+/// Appends `events` (each with its time) for the token's recipient, in one
+/// durable batch: all of them or none. Returns the newest log position stored.
+pub(crate) async fn record_messages(
+    app: &AppState,
+    c: &Claims,
+    events: Vec<(Internal, tidings_model::Micros)>,
+) -> Result<Option<i64>, RecordError> {
     let (ws, pid) = (c.workspace, c.profile);
     let ids =
         crate::blocking(app, move |s| Ok(s.profile(ws, pid)?.map(|p| (p.user_id, p.anonymous_ids.first().cloned()))))
             .await;
     let Ok(Some((user_id, anonymous_id))) = ids else {
-        return Err(format!("a signed link names profile {}, which is gone", c.profile.0));
+        return Err(RecordError::Gone(c.profile.0));
     };
-    let env = Envelope { received_at: app.clock.now(), sent_at: None, default_type: None };
-    let mut parsed = Vec::with_capacity(messages.len());
-    for mut m in messages {
-        m["userId"] = json!(user_id);
-        m["anonymousId"] = if user_id.is_none() { json!(anonymous_id) } else { Value::Null };
-        m["context"] = json!({"library": {"name": "tidings-links"}});
-        let text = m.to_string();
-        parsed
-            .push(parse_message(&text, &env, &mut tidings_model::message::new_message_id).map_err(|e| e.to_string())?);
+    let received = app.clock.now();
+    let who = Subject::profile(user_id.as_deref(), anonymous_id.as_deref());
+    let mut messages = Vec::with_capacity(events.len());
+    for (e, at) in events {
+        messages.push(e.into_message(who, tidings_model::message::new_message_id(), at, received, "tidings-links")?);
     }
-    app.ingest.append(ws, parsed).await.map(|_| ()).map_err(|e| e.to_string())
+    let outcomes = app.ingest.append(ws, messages).await?;
+    Ok(outcomes
+        .iter()
+        .filter_map(|o| match o {
+            tidings_store::Outcome::Stored { seq, .. } => Some(*seq),
+            tidings_store::Outcome::Duplicate => None,
+        })
+        .max())
 }
 
 async fn click(State(app): State<AppState>, Path(token): Path<String>) -> Response {
@@ -106,7 +120,8 @@ async fn click(State(app): State<AppState>, Path(token): Path<String>) -> Respon
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return refused();
     }
-    record(&app, &c, "Email Clicked", json!({"link": link, "url": url})).await;
+    let clicked = Internal::EmailClicked { message_id: c.message.clone(), link: *link, url: url.clone() };
+    record(&app, &c, clicked).await;
     (StatusCode::FOUND, [(header::LOCATION, url.clone()), (header::CACHE_CONTROL, "no-store".into())], "")
         .into_response()
 }
@@ -128,13 +143,13 @@ async fn open(State(app): State<AppState>, headers: HeaderMap, Path(token): Path
         let now = app.clock.now();
         delivered.filter(|&d| now >= d && now - d < MACHINE_OPEN_WITHIN).map(|_| "seconds after delivery (a prefetch)")
     };
-    record(
-        &app,
-        &c,
-        "Email Opened",
-        json!({"machine": reason.is_some(), "machine_reason": reason, "user_agent": agent}),
-    )
-    .await;
+    let opened = Internal::EmailOpened {
+        message_id: c.message.clone(),
+        machine: reason.is_some(),
+        machine_reason: reason.map(str::to_string),
+        user_agent: agent,
+    };
+    record(&app, &c, opened).await;
     gif()
 }
 
@@ -158,7 +173,9 @@ async fn unsubscribe(State(app): State<AppState>, Path(token): Path<String>) -> 
     if !matches!(c.action, Action::Unsubscribe) {
         return Ok(refused());
     }
-    record(&app, &c, "Unsubscribed", json!({"source": "one-click"})).await;
+    let unsubscribed =
+        Internal::Unsubscribed { source: "one-click".into(), message_id: c.message.clone(), topic: None };
+    record(&app, &c, unsubscribed).await;
     Ok(Html("<!doctype html><meta charset=utf-8><title>Unsubscribed</title><p>You are unsubscribed.</p>")
         .into_response())
 }

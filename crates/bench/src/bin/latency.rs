@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::format_time;
 use tidings_model::{Clock, WallClock};
-use tidings_server::AppState;
+use tidings_node::Node;
 use tidings_store::{Outcome, Store};
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 
@@ -50,7 +50,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Measures `n` events; returns the latencies in milliseconds, sorted.
 fn measure(
-    app: &AppState,
+    node: &Node,
     store: &Arc<dyn Store>,
     ws: tidings_model::WorkspaceId,
     tag: &str,
@@ -60,7 +60,7 @@ fn measure(
     for i in 0..n {
         let user = format!("{tag}{i}");
         let m = message(&user, "Product Viewed", WallClock.now())?;
-        let outcome = app.ingest.append_blocking(ws, vec![m]).map_err(|e| anyhow::anyhow!(e))?;
+        let outcome = node.ingest().append_blocking(ws, vec![m]).map_err(|e| anyhow::anyhow!(e))?;
         let acked = Instant::now();
         let Some(Outcome::Stored { profile, .. }) = outcome.first() else { bail!("not stored: {outcome:?}") };
         // The change is recorded when the profile's history holds it.
@@ -109,20 +109,31 @@ fn main() -> Result<()> {
         bail!("{}", tidings_rules::render_diagnostics(&diags, &files));
     }
     let segments = rules.segments().count();
-    let (live, observer) =
-        tidings_server::live::Live::start(store.clone(), clock.clone(), ws, rules, jiff::tz::TimeZone::UTC, false)
-            .context("starting the engine")?;
-    let app = AppState::new(store.clone(), clock.clone(), vec![observer]);
+    // The node as `tidings serve` runs it for a workspace with the starter rules.
+    let tenant = tidings_node::TenantSettings {
+        workspace: ws,
+        rules: Some(rules),
+        default_tz: jiff::tz::TimeZone::UTC,
+        journeys: None,
+        topics: Vec::new(),
+        definitions: None,
+    };
+    let node = tidings_node::Node::start(
+        tidings_node::Settings { tenants: vec![tenant], manual: false },
+        store.clone(),
+        clock.clone(),
+    )
+    .context("starting the node")?;
     println!(
         "{segments} starter segments + lifecycle stages, SQLite with full durability; \
          latency = event acknowledged -> its Segment Entered committed to the log"
     );
-    let quiet = measure(&app, &store, ws, "q", args.events)?;
+    let quiet = measure(&node, &store, ws, "q", args.events)?;
     report("alone", &quiet);
 
     let stop = Arc::new(AtomicBool::new(false));
     let background = (args.load > 0).then(|| {
-        let (ingest, stop) = (app.ingest.clone(), stop.clone());
+        let (ingest, stop) = (node.ingest().clone(), stop.clone());
         let per_batch = 50u32;
         std::thread::spawn(move || {
             let mut i = 0u64;
@@ -145,13 +156,13 @@ fn main() -> Result<()> {
     });
     if let Some(handle) = background {
         std::thread::sleep(Duration::from_secs(2));
-        let loaded = measure(&app, &store, ws, "l", args.events)?;
+        let loaded = measure(&node, &store, ws, "l", args.events)?;
         stop.store(true, Ordering::Relaxed);
         let (sent, took) = handle.join().expect("the load thread");
         report(&format!("under {:.0} other events/s", sent as f64 / took.as_secs_f64()), &loaded);
     }
-    live.stop();
-    drop(app);
+    node.shutdown();
+    drop(node);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tidings_automation::{Assets, Automation, Emitter, Sender, StepReport};
+use tidings_automation::{Assets, Sender, StepReport};
 use tidings_delivery::{DeliveryError, OutgoingMessage, Receipt, Transport};
 use tidings_model::message::{Envelope, parse_message};
 use tidings_model::time::{DAY, HOUR, MINUTE, format_time, parse_time};
-use tidings_model::{Clock, KeyKind, Message, Micros, SimClock, WorkspaceId, keys};
-use tidings_server::{AppState, IngestQueue};
+use tidings_model::{Clock, KeyKind, Micros, SimClock, WorkspaceId, keys};
+use tidings_node::{IngestQueue, Node};
+use tidings_server::AppState;
 use tidings_store::Store;
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 use tidings_testkit::http::Client;
@@ -39,14 +40,6 @@ impl Transport for Capture {
         }
         self.messages.lock().push(m.clone());
         Ok(Receipt { detail: "250 captured".into(), delivered: true })
-    }
-}
-
-struct Ingest(IngestQueue);
-
-impl Emitter for Ingest {
-    fn emit(&self, ws: WorkspaceId, messages: Vec<Message>) -> Result<(), String> {
-        self.0.append_blocking(ws, messages).map(|_| ())
     }
 }
 
@@ -107,8 +100,8 @@ pub struct Shop {
     pub clock: Arc<SimClock>,
     pub store: Arc<dyn Store>,
     pub ws: WorkspaceId,
-    pub live: Arc<tidings_server::live::Live>,
-    pub automation: Automation,
+    /// The whole product under the simulated clock, as the demo runs it.
+    pub node: Node,
     pub ingest: IngestQueue,
     pub capture: Arc<Capture>,
     pub addr: std::net::SocketAddr,
@@ -137,51 +130,39 @@ impl Shop {
         store.add_key(ws, KeyKind::Write, &keys::hash("w"), "test", START).unwrap();
         store.add_key(ws, KeyKind::Admin, &keys::hash("a"), "test", START).unwrap();
         let assets = assets(extra);
-        let (live, observer) = tidings_server::live::Live::start(
-            store.clone(),
-            clock.clone(),
-            ws,
-            (*assets.rules).clone(),
-            jiff::tz::TimeZone::UTC,
-            true,
-        )
-        .unwrap();
         let signing =
             tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let app = AppState::new(store.clone(), clock.clone(), vec![observer])
-            .with_live(live.clone())
-            .with_signing(signing.clone())
-            .with_api_journeys(vec!["vip_invite".into()])
-            .with_templates(["newsletter".to_string(), "loyalty_reward".to_string()]);
-        let ingest = app.ingest.clone();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
         let capture = Arc::new(Capture::default());
         let sender = Sender {
             from: tidings_render::Mailbox::new(Some("Shop"), "shop@example.com").unwrap(),
             envelope_from: None,
             tracking_base: format!("http://{addr}"),
-            keys: Arc::new(signing),
+            keys: Arc::new(signing.clone()),
             dkim: None,
             message_id_domain: "shop.example.com".into(),
         };
-        let automation = Automation::new(
-            store.clone(),
-            ws,
-            Arc::new(assets),
-            sender,
-            capture.clone(),
-            Arc::new(Ingest(ingest.clone())),
-        )
-        .unwrap();
+        let tenant = tidings_node::TenantSettings {
+            workspace: ws,
+            rules: Some((*assets.rules).clone()),
+            default_tz: jiff::tz::TimeZone::UTC,
+            topics: Vec::new(),
+            journeys: Some(tidings_node::Journeys { assets, sender, transport: capture.clone() }),
+            definitions: None,
+        };
+        let node =
+            Node::start(tidings_node::Settings { tenants: vec![tenant], manual: true }, store.clone(), clock.clone())
+                .unwrap();
+        let app = AppState::new(node.clone()).with_signing(signing);
+        let ingest = node.ingest().clone();
+        runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
         Shop {
             clock,
             store,
             ws,
-            live,
-            automation,
+            node,
             ingest,
             capture,
             addr,
@@ -191,6 +172,11 @@ impl Shop {
             _dir: dir,
             _runtime: runtime,
         }
+    }
+
+    /// One runner round at `t`.
+    pub fn step(&self, t: Micros) -> StepReport {
+        self.node.step(self.ws, t).expect("the shop runs journeys").unwrap()
     }
 
     /// Stores one Segment message (stamped with its own time).
@@ -224,16 +210,16 @@ impl Shop {
             t = (t + tick).min(until);
             self.clock.advance_to(t);
             script(self, t);
-            self.live.sync();
+            self.node.sync();
             for _ in 0..5 {
-                let r = self.automation.step(t).unwrap();
+                let r = self.step(t);
                 let idle = r.events == 0 && r.timers == 0 && r.sent.is_empty();
                 for s in &r.sent {
                     self.sent.push((s.at, s.user_id.clone().unwrap_or_default(), s.template.clone()));
                 }
                 self.emails.extend(r.sent.iter().cloned());
                 self.reports.push(r);
-                self.live.sync();
+                self.node.sync();
                 if idle {
                     break;
                 }
@@ -459,8 +445,8 @@ fn a_broadcast_goes_out_at_each_persons_best_hour() {
         shop.track("jo", "Email Clicked", json!({"url": "https://shop.example"}), tue_19 - (week % 3) * 7 * DAY);
     }
     shop.clock.advance_to(START + 9 * HOUR);
-    shop.live.sync();
-    shop.automation.step(START + 9 * HOUR).unwrap();
+    shop.node.sync();
+    shop.step(START + 9 * HOUR);
     let post = |s: &Shop, body: &str| {
         s.client()
             .request("POST", "/api/broadcasts", Some(&admin), &[("Content-Type", "application/json")], body.as_bytes())

@@ -31,9 +31,9 @@ pub struct Server {
 /// Rule files kept in memory, for `/api/definitions`.
 struct MemoryDefinitions(parking_lot::Mutex<Vec<tidings_rules::SourceFile>>);
 
-impl tidings_server::definitions::DefinitionsHost for MemoryDefinitions {
-    fn rule_files(&self) -> Vec<tidings_rules::SourceFile> {
-        self.0.lock().clone()
+impl tidings_node::DefinitionsHost for MemoryDefinitions {
+    fn rule_files(&self) -> Result<Vec<tidings_rules::SourceFile>, tidings_node::DefinitionsError> {
+        Ok(self.0.lock().clone())
     }
 
     fn check_rest(
@@ -44,15 +44,48 @@ impl tidings_server::definitions::DefinitionsHost for MemoryDefinitions {
         (Vec::new(), Vec::new())
     }
 
-    fn write(&self, name: &str, text: &str) -> Result<(), String> {
+    fn write(&self, name: &str, text: &str) -> Result<(), tidings_node::DefinitionsError> {
         let mut files = self.0.lock();
         files.retain(|f| f.name != name);
         files.push(tidings_rules::SourceFile::new(name, text));
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(())
     }
+}
 
-    fn replaced(&self, _: Arc<tidings_rules::Workspace>) {}
+/// The journey the documentation test enters, and the template broadcasts send.
+const EVERYONE_JOURNEY: &str =
+    "key = \"everyone\"\n[trigger]\napi = true\n[[step]]\nid = \"hello\"\nsend = \"newsletter\"\n";
+const NEWSLETTER: &str = "---\nsubject: News\n---\n<p>Hello {{ profile.first_name }}</p>\n";
+
+/// Journeys and templates for a server with rules: one journey started
+/// through the API, one template, mail written to `dir`.
+fn journeys(rules: &tidings_rules::Workspace, dir: &std::path::Path, addr: SocketAddr) -> tidings_node::Journeys {
+    let src = tidings_render::TemplateSource::parse("newsletter.html", NEWSLETTER, None).unwrap();
+    let template = tidings_render::Renderer::new(Default::default()).compile(&src).unwrap();
+    let file = tidings_rules::SourceFile::new("everyone.toml", EVERYONE_JOURNEY);
+    let (journeys, d) = tidings_journeys::check_journeys(&[file], rules, Some(&["newsletter".to_string()]), None);
+    assert!(!tidings_rules::has_errors(&d), "{d:?}");
+    let keys = tidings_render::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
+    tidings_node::Journeys {
+        assets: tidings_automation::Assets {
+            rules: Arc::new(rules.clone()),
+            journeys,
+            templates: std::collections::HashMap::from([("newsletter".to_string(), Arc::new(template))]),
+            policy: Default::default(),
+            default_tz: jiff::tz::TimeZone::UTC,
+            audience: None,
+        },
+        sender: tidings_automation::Sender {
+            from: tidings_render::Mailbox::new(Some("Shop"), "shop@example.com").unwrap(),
+            envelope_from: None,
+            tracking_base: format!("http://{addr}"),
+            keys: Arc::new(keys),
+            dkim: None,
+            message_id_domain: "shop.example.com".into(),
+        },
+        transport: Arc::new(tidings_delivery::FileTransport::new(dir.join("mail")).unwrap()),
+    }
 }
 
 impl Server {
@@ -75,29 +108,29 @@ impl Server {
         store.add_key(ws, KeyKind::Write, &keys::hash(&write), "test", now).unwrap();
         store.add_key(ws, KeyKind::Admin, &keys::hash(&admin), "test", now).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let app = match rules {
-            None => AppState::new(store.clone(), Arc::new(WallClock), Vec::new()),
-            Some(text) => {
-                let files = vec![tidings_rules::SourceFile::new("s.rules", text)];
-                let (rules, d) = tidings_rules::check_workspace(&files, None);
-                assert!(d.is_empty(), "{d:?}");
-                let clock = Arc::new(WallClock);
-                let (live, observer) =
-                    tidings_server::live::Live::start(store.clone(), clock, ws, rules, jiff::tz::TimeZone::UTC, false)
-                        .unwrap();
-                // A journey key the API may start (the documentation test enters "everyone").
-                AppState::new(store.clone(), Arc::new(WallClock), vec![observer])
-                    .with_live(live)
-                    .with_api_journeys(vec!["everyone".into()])
-                    .with_templates(["newsletter".to_string()])
-                    .with_definitions(Arc::new(MemoryDefinitions(parking_lot::Mutex::new(files))))
-            }
-        };
-        let signing =
-            tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
-        let app = app.with_signing(signing.clone()).with_topics(["cart".to_string(), "news".to_string()]);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut tenant = tidings_node::TenantSettings {
+            workspace: ws,
+            rules: None,
+            default_tz: jiff::tz::TimeZone::UTC,
+            journeys: None,
+            topics: vec!["cart".to_string(), "news".to_string()],
+            definitions: None,
+        };
+        if let Some(text) = rules {
+            let files = vec![tidings_rules::SourceFile::new("s.rules", text)];
+            let (rules, d) = tidings_rules::check_workspace(&files, None);
+            assert!(d.is_empty(), "{d:?}");
+            tenant.journeys = Some(journeys(&rules, dir.path(), addr));
+            tenant.rules = Some(rules);
+            tenant.definitions = Some(Arc::new(MemoryDefinitions(parking_lot::Mutex::new(files))));
+        }
+        let settings = tidings_node::Settings { tenants: vec![tenant], manual: false };
+        let node = tidings_node::Node::start(settings, store.clone(), Arc::new(WallClock)).unwrap();
+        let signing =
+            tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
+        let app = AppState::new(node).with_signing(signing.clone());
         runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
         Server { addr, store, ws, write, admin, signing, _dir: dir, _runtime: runtime }
     }

@@ -1,0 +1,95 @@
+//! Building an engine from the log: every profile's state from its stored
+//! history, on every core, with progress (at start without a usable
+//! snapshot, and when definitions are replaced).
+
+use super::{LiveError, PAGE, Progress};
+use jiff::tz::TimeZone;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tidings_engine::{Compiled, Engine, ProfileInput};
+use tidings_model::{Micros, ProfileId, WorkspaceId};
+use tidings_store::{Store, StoreError};
+
+/// Profiles handed to a builder thread at a time.
+const CHUNK: usize = 256;
+
+/// An engine for `compiled` with every profile's state built from its
+/// stored history up to log position `upto`, as of `now`. Profiles are read
+/// and built on as many threads as there are cores; progress is counted in
+/// `progress` and logged every few seconds.
+pub(crate) fn build(
+    store: &Arc<dyn Store>,
+    ws: WorkspaceId,
+    compiled: Arc<Compiled>,
+    tz: &TimeZone,
+    now: Micros,
+    upto: i64,
+    progress: &Progress,
+) -> Result<Engine, LiveError> {
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    let mut after = ProfileId(0);
+    loop {
+        let page = store.profile_ids(ws, after, PAGE)?;
+        let Some(&l) = page.last() else { break };
+        after = l;
+        ids.extend(page);
+    }
+    progress.done.store(0, Ordering::Relaxed);
+    progress.total.store(ids.len() as u64, Ordering::Relaxed);
+    let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) =
+        crossbeam_channel::bounded::<Result<Vec<(ProfileId, tidings_engine::ProfileState)>, StoreError>>(workers * 2);
+    let result: Result<(), LiveError> = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (tx, ids, next, compiled) = (tx.clone(), &ids, &next, &compiled);
+            scope.spawn(move || {
+                loop {
+                    let from = next.fetch_add(CHUNK, Ordering::Relaxed);
+                    if from >= ids.len() {
+                        return;
+                    }
+                    let chunk = &ids[from..(from + CHUNK).min(ids.len())];
+                    let built: Result<Vec<_>, StoreError> = chunk
+                        .iter()
+                        .map(|&id| {
+                            let mut history = store.profile_history(ws, id)?;
+                            history.retain(|e| e.seq <= upto);
+                            let input = ProfileInput::from_stored(&history);
+                            Ok((id, tidings_engine::build_state(compiled, tz, &input, now)))
+                        })
+                        .collect();
+                    let failed = built.is_err();
+                    if tx.send(built).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut logged = Instant::now();
+        for built in rx {
+            for (id, state) in built? {
+                engine.install(id, state)?;
+                progress.done.fetch_add(1, Ordering::Relaxed);
+            }
+            if logged.elapsed() >= Duration::from_secs(2) {
+                logged = Instant::now();
+                let done = progress.done.load(Ordering::Relaxed);
+                tracing::info!(
+                    done,
+                    total = ids.len(),
+                    percent = (done * 100).checked_div(ids.len() as u64).unwrap_or(100),
+                    elapsed_s = started.elapsed().as_secs(),
+                    "building segments from the log"
+                );
+            }
+        }
+        Ok(())
+    });
+    progress.total.store(0, Ordering::Relaxed);
+    result.map(|()| engine)
+}
