@@ -208,14 +208,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 if value["type"] == "identify" {
                     value["traits"]["experiment_arm"] = serde_json::Value::String(arm.into());
                     if tally.exposed.insert(uid.clone()) {
-                        let exposure = serde_json::json!({
-                            "type": "track", "userId": uid, "event": "Experiment Viewed",
-                            "messageId": format!("demo-exposure-{uid}"),
-                            "timestamp": value["timestamp"].clone(),
-                            "properties": {"experiment_id": EXPERIMENT, "variation_id": arm},
-                            "context": {"library": {"name": "tidings-demo"}},
-                        });
-                        push(&exposure.to_string(), m.timestamp, &mut batch, &mut counts, &mut rejected);
+                        let exposure = tidings_model::Internal::ExperimentViewed {
+                            experiment_id: EXPERIMENT.into(),
+                            variation_id: arm.into(),
+                            journey: None,
+                            broadcast: None,
+                            phase: None,
+                        };
+                        let who = tidings_model::Subject { user_id: Some(&uid), anonymous_id: None };
+                        let id = format!("demo-exposure-{uid}");
+                        let msg = exposure.into_message(who, id, m.timestamp, m.timestamp, "tidings-demo")?;
+                        add(msg, &mut batch, &mut counts);
                     }
                 }
             }
@@ -341,13 +344,16 @@ fn push(text: &str, at: i64, batch: &mut Vec<Message>, counts: &mut BTreeMap<Str
     // Received when it happened: the simulated clock is the server's clock.
     let env = Envelope { received_at: at, sent_at: None, default_type: None };
     match parse_message(text, &env, &mut tidings_model::message::new_message_id) {
-        Ok(msg) => {
-            let name = msg.event.clone().unwrap_or_else(|| msg.kind.as_str().to_string());
-            *counts.entry(format!("{} {name}", msg.kind.as_str())).or_default() += 1;
-            batch.push(msg);
-        }
+        Ok(msg) => add(msg, batch, counts),
         Err(_) => *rejected += 1,
     }
+}
+
+/// Counts one message by type and name and adds it to `batch`.
+fn add(msg: Message, batch: &mut Vec<Message>, counts: &mut BTreeMap<String, u64>) {
+    let name = msg.event.clone().unwrap_or_else(|| msg.kind.as_str().to_string());
+    *counts.entry(format!("{} {name}", msg.kind.as_str())).or_default() += 1;
+    batch.push(msg);
 }
 
 fn merge(into: &mut tidings_automation::StepReport, r: tidings_automation::StepReport) {
