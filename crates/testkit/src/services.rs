@@ -232,7 +232,7 @@ pub fn python(modules: &[&str]) -> Result<String, Missing> {
             // Debian packages a Python module NAME as python3-NAME.
             let packages: Vec<String> = modules.iter().map(|m| format!("python3-{m}")).collect();
             Err(Missing(format!(
-                "no python3 imports {} (Debian: apt-get install {}; or set TIDINGS_PYTHON)",
+                "no python3 that imports {}; apt-get install {}, or set TIDINGS_PYTHON",
                 modules.join(", "),
                 packages.join(" ")
             )))
