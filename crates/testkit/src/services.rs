@@ -197,7 +197,8 @@ pub fn chromium() -> Result<PathBuf, Missing> {
             candidates.into_iter().find(runs).ok_or_else(|| {
                 Missing(match chosen {
                     Some(p) => format!("TIDINGS_TEST_CHROMIUM={} does not run", p.display()),
-                    None => "no chromium on the PATH (apt-get install chromium, or set TIDINGS_TEST_CHROMIUM)".into(),
+                    None => "no chromium on the PATH or at /usr/bin/chromium; apt-get install chromium, or set TIDINGS_TEST_CHROMIUM"
+                        .into(),
                 })
             })
         })
