@@ -1,7 +1,9 @@
 //! Two runners (two server processes, in effect) on one PostgreSQL never
 //! send the same step twice: outbox rows are unique by (journey, profile,
 //! entry, step) and claimed with leases (`FOR UPDATE SKIP LOCKED`).
-//! Without PostgreSQL the test says it was skipped, except under CI=true.
+//! Without PostgreSQL the test is reported ignored, with the reason, except
+//! under CI=true, where it fails. `harness = false`: see
+//! `tidings_testkit::services`.
 
 use parking_lot::Mutex;
 use serde_json::json;
@@ -14,6 +16,7 @@ use tidings_model::time::{HOUR, MINUTE, format_time};
 use tidings_model::{Message, Micros, WorkspaceId};
 use tidings_store::{AppendBatch, Store};
 use tidings_store_postgres::PostgresStore;
+use tidings_testkit::services::{self, Harness, Need};
 
 const PEOPLE: usize = 1_200;
 
@@ -104,18 +107,22 @@ fn runner(store: Arc<dyn Store>, ws: WorkspaceId, capture: Arc<Capture>) -> Auto
     .unwrap()
 }
 
-#[test]
+fn main() -> std::process::ExitCode {
+    let mut tests = Harness::from_args();
+    tests.add(
+        "two_runners_on_one_postgres_send_each_step_once",
+        Need::Postgres,
+        two_runners_on_one_postgres_send_each_step_once,
+    );
+    tests.run()
+}
+
 fn two_runners_on_one_postgres_send_each_step_once() {
-    let url = std::env::var("TIDINGS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=postgres".into());
+    let url = services::postgres_url();
     let schema = format!("two_runners_{}", std::process::id());
     let first = match PostgresStore::temporary(&url, &schema) {
         Ok(s) => s,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("PostgreSQL is required in CI: {e}"),
-        Err(e) => {
-            eprintln!("two_runners_on_one_postgres_send_each_step_once: skipped, PostgreSQL not available ({e})");
-            return;
-        }
+        Err(e) => panic!("PostgreSQL is required: {e}"),
     };
     let a: Arc<dyn Store> = Arc::new(first);
     let b: Arc<dyn Store> = Arc::new(PostgresStore::open(&url, Some(&schema)).unwrap());

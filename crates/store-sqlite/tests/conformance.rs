@@ -7,11 +7,11 @@ use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 /// Temporary folders live as long as the test binary.
 static DIRS: Mutex<Vec<tempfile::TempDir>> = Mutex::new(Vec::new());
 
-fn fresh() -> Option<Box<dyn Store>> {
+fn fresh() -> Box<dyn Store> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Process).unwrap();
     DIRS.lock().unwrap().push(dir);
-    Some(Box::new(store))
+    Box::new(store)
 }
 
 tidings_store::conformance_tests!(fresh());

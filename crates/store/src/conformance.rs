@@ -8,31 +8,45 @@ use tidings_model::message::{Envelope, parse_message};
 use tidings_model::{KeyKind, Message, ProfileId, WorkspaceId, keys};
 
 /// Generates one `#[test]` per conformance case. `$make` is an expression
-/// yielding `Option<Box<dyn Store>>`: `None` skips (service not available).
+/// yielding a fresh `Box<dyn Store>`. `conformance_tests!(@cases)` is the same
+/// list as [`CASES`], for a backend whose harness registers its own tests.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
+    // The one list of cases, handed on to `@tests` or `@cases`.
+    (@list $mode:ident [$($arg:tt)*]) => {
+        $crate::conformance_tests! { @$mode [$($arg)*];
             workspaces_and_keys, dedupe_by_message_id, dedupe_is_per_workspace, identity_joins_history,
             merge_moves_events_and_traits, traits_merge_by_event_time, events_newest_first_with_paging,
             scan_in_arrival_order, activity_bounds_and_names, workspaces_are_isolated, alias_merges_users,
             large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
             timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up,
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
-            journey_instances_round_trip, derived_appends_join_the_log);
+            journey_instances_round_trip, derived_appends_join_the_log }
     };
-    (@each $make:expr; $($case:ident),*) => {
+    (@tests [$make:expr]; $($case:ident),*) => {
         $(
             #[test]
             fn $case() {
-                match $make {
-                    Some(store) => $crate::conformance::$case(&*store),
-                    None => eprintln!("skipped {}: storage service not available", stringify!($case)),
-                }
+                $crate::conformance::$case(&*$make)
             }
         )*
     };
+    (@cases []; $($case:ident),*) => {
+        &[$((stringify!($case), $crate::conformance::$case as $crate::conformance::Case)),*]
+    };
+    (@cases) => {
+        $crate::conformance_tests! { @list cases [] }
+    };
+    ($make:expr) => {
+        $crate::conformance_tests! { @list tests [$make] }
+    };
 }
+
+/// One conformance case: it panics when the store behaves otherwise.
+pub type Case = fn(&dyn Store);
+
+/// Every conformance case by name, for a test binary with its own harness.
+pub const CASES: &[(&str, Case)] = crate::conformance_tests!(@cases);
 
 const T0: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 

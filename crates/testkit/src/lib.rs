@@ -91,6 +91,10 @@
 //! given number of events for benchmarks (about two million messages a second
 //! on one core, JSON writing aside; `examples/generate.rs` writes NDJSON with
 //! one thread simulating and one writing).
+//!
+//! [`services`] probes for what some tests need (PostgreSQL, Chromium, a
+//! python3 with given modules) and, with the `harness` feature, runs a test
+//! binary in which a test whose service is missing is reported ignored.
 
 mod bench;
 mod catalog;
@@ -101,6 +105,7 @@ mod persona;
 mod queue;
 mod react;
 mod rng;
+pub mod services;
 mod session;
 mod sim;
 mod time;

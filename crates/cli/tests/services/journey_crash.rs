@@ -10,23 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tidings_testkit::http::{Client, basic};
+use tidings_testkit::services;
 
 const RECIPIENTS: usize = 10_000;
 
-/// A Python with aiosmtpd, or `None` (the test then says it was skipped; under CI=true it fails).
-fn python() -> Option<String> {
-    for p in ["/usr/bin/python3", "python3"] {
-        let ok = Command::new(p).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(p.to_string());
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("python3 with aiosmtpd is required in CI (Debian: python3-aiosmtpd)");
-    }
-    eprintln!("journey crash test: skipped, no python3 with aiosmtpd (Debian: python3-aiosmtpd)");
-    None
-}
+/// What the test SMTP server (`tidings-delivery`'s `tests/smtp_server.py`) imports.
+pub const PYTHON_MODULES: &[&str] = &["aiosmtpd"];
 
 /// The test SMTP server of `tidings-delivery`, saving each message as DIR/NNNN.eml.
 fn smtp_server(python: &str, dir: &Path) -> (Child, u16) {
@@ -63,9 +52,8 @@ fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
     eml.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
 }
 
-#[test]
-fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
-    let Some(python) = python() else { return };
+pub fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
+    let python = services::python(PYTHON_MODULES).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("received");
     std::fs::create_dir_all(&mail).unwrap();

@@ -5,35 +5,12 @@
 
 use crate::{ADMIN_KEY, Stopped, WRITE_KEY, free_addr, serve};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tidings_model::time::{DAY, HOUR, format_time};
 use tidings_testkit::http::{Client, basic, bearer};
-
-/// Chromium: `TIDINGS_TEST_CHROMIUM`, else the first of the usual names on
-/// the PATH that runs. Under CI=true its absence fails the test.
-fn chromium(test: &str) -> Option<PathBuf> {
-    let chosen = std::env::var_os("TIDINGS_TEST_CHROMIUM").map(PathBuf::from);
-    let candidates: Vec<PathBuf> = match &chosen {
-        Some(p) => vec![p.clone()],
-        None => ["chromium", "chromium-browser", "google-chrome"].iter().map(PathBuf::from).collect(),
-    };
-    let found = candidates.into_iter().find(|c| {
-        Command::new(c).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-    });
-    if found.is_none() {
-        let why = match chosen {
-            Some(p) => format!("TIDINGS_TEST_CHROMIUM={} does not run", p.display()),
-            None => "no chromium on the PATH (apt-get install chromium, or set TIDINGS_TEST_CHROMIUM)".into(),
-        };
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("Chromium is required in CI: {why}");
-        }
-        eprintln!("{test}: skipped, {why}");
-    }
-    found
-}
+use tidings_testkit::services;
 
 /// The DOM after the page's script has run, as headless Chromium dumps it.
 fn rendered_dom(browser: &Path, url: &str) -> String {
@@ -136,10 +113,8 @@ fn wait_for_segments(addr: SocketAddr) {
     }
 }
 
-#[test]
-fn a_browser_draws_every_chart_from_the_admin_api() {
-    let test = "a_browser_draws_every_chart_from_the_admin_api";
-    let Some(browser) = chromium(test) else { return };
+pub fn a_browser_draws_every_chart_from_the_admin_api() {
+    let browser = services::chromium().unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("segments.rules"),

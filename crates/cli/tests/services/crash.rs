@@ -1,16 +1,16 @@
 //! Nothing acknowledged is lost or doubled when the server is killed with
 //! SIGKILL in the middle of ingest, several times.
 
-use crate::{WRITE_KEY, drop_schema, free_addr, postgres_available, postgres_url, serve_with};
+use crate::{WRITE_KEY, drop_schema, free_addr, serve_with};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tidings_store::Store;
 use tidings_testkit::http::{Client, basic};
+use tidings_testkit::services::postgres_url;
 
-#[test]
-fn acknowledged_events_survive_kill_9_exactly_once_on_sqlite() {
+pub fn acknowledged_events_survive_kill_9_exactly_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     kill_and_count(dir.path(), &[], || {
         let store = tidings_store_sqlite::SqliteStore::open(
@@ -23,11 +23,7 @@ fn acknowledged_events_survive_kill_9_exactly_once_on_sqlite() {
     });
 }
 
-#[test]
-fn acknowledged_events_survive_kill_9_exactly_once_on_postgres() {
-    if !postgres_available("acknowledged_events_survive_kill_9_exactly_once_on_postgres") {
-        return;
-    }
+pub fn acknowledged_events_survive_kill_9_exactly_once_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("crash_{}", std::process::id());
     drop_schema(&schema);
