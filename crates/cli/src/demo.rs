@@ -44,6 +44,8 @@ pub const DEMO_WRITE_KEY: &str = "demo-write-key";
 pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 /// Marks a folder the demo made, so that it may replace it.
 const MARKER: &str = ".tidings-demo";
+/// The PostgreSQL schema of `--postgres` runs.
+const PG_SCHEMA: &str = "tidings_demo";
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -65,6 +67,12 @@ pub struct DemoArgs {
     /// Deliver to this SMTP server (smtp://host:port) instead of .eml files in DATA/mail.
     #[arg(long)]
     pub smtp: Option<String>,
+    /// Run on PostgreSQL (a URL like postgres://postgres@127.0.0.1:5432/postgres) instead of
+    /// SQLite in the data folder. The demo's data goes to the schema `tidings_demo` of that
+    /// database, which is dropped and made again on each run; the folder's tidings.toml
+    /// points there, so `tidings serve --data DATA` and the reports read it.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -95,9 +103,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if a.profiles == 0 || a.days == 0 {
         bail!("--profiles and --days must be at least 1");
     }
-    prepare_folder(&a.data)?;
+    prepare_folder(&a.data, a.postgres.as_deref())?;
     let started = std::time::Instant::now();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&a.data, Mode::ReadWrite, Durability::Process)?);
+    let store: Arc<dyn Store> = match &a.postgres {
+        Some(url) => Arc::new(tidings_store_postgres::PostgresStore::recreate(url, PG_SCHEMA).with_context(|| {
+            format!("--postgres {url}: is PostgreSQL running there, and may this user create a schema?")
+        })?),
+        None => Arc::new(SqliteStore::open(&a.data, Mode::ReadWrite, Durability::Process)?),
+    };
     let cfg = SimConfig::new(a.seed, a.profiles, tidings_testkit::DEFAULT_START, a.days);
     let mut sim = Simulation::new(cfg);
     let start = sim.clock();
@@ -473,8 +486,9 @@ struct Tally {
     refused: u64,
 }
 
-/// Creates an empty data folder, replacing one an earlier demo made.
-fn prepare_folder(dir: &std::path::Path) -> Result<()> {
+/// Creates an empty data folder, replacing one an earlier demo made; with
+/// `postgres`, its configuration names the demo's schema there.
+fn prepare_folder(dir: &std::path::Path, postgres: Option<&str>) -> Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
         if !empty && !dir.join(MARKER).exists() {
@@ -499,6 +513,14 @@ fn prepare_folder(dir: &std::path::Path) -> Result<()> {
         &format!("[workspace]\n# Demo keys (a simulation; never use these for real data).\nwrite_key = \"{DEMO_WRITE_KEY}\"\nadmin_key = \"{DEMO_ADMIN_KEY}\"\n"),
         1,
     );
+    if let Some(url) = postgres {
+        let url = toml::Value::String(url.to_string());
+        text = text.replacen(
+            "[storage]\n",
+            &format!("[storage]\n# The demo's data (`tidings demo --postgres`).\npostgres_url = {url}\npostgres_schema = \"{PG_SCHEMA}\"\n"),
+            1,
+        );
+    }
     std::fs::write(&path, text)?;
     Ok(())
 }

@@ -94,6 +94,16 @@ impl PostgresStore {
     }
 
     /// A store in a new, empty schema that is dropped with the store: for tests.
+    /// A store in `schema`, emptied first: whatever the schema held is
+    /// dropped, and the migrations make it again (for the demo, which
+    /// replaces its data on each run).
+    pub fn recreate(url: &str, schema: &str) -> Result<PostgresStore> {
+        let s = PostgresStore::open(url, Some(schema))?;
+        s.with(|c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).map_err(db_err))?;
+        drop(s);
+        PostgresStore::open(url, Some(schema))
+    }
+
     pub fn temporary(url: &str, schema: &str) -> Result<PostgresStore> {
         let s = PostgresStore::open(url, Some(schema))?;
         s.with(|c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).map_err(db_err))?;

@@ -5,7 +5,9 @@
 
 mod crash;
 mod dashboard;
+mod demo_postgres;
 mod journey_crash;
+mod serve_playbook;
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -24,6 +26,21 @@ fn main() -> std::process::ExitCode {
         "crash::acknowledged_events_survive_kill_9_exactly_once_on_postgres",
         Need::Postgres,
         crash::acknowledged_events_survive_kill_9_exactly_once_on_postgres,
+    );
+    tests.add(
+        "serve_playbook::the_starter_playbook_serves_on_sqlite",
+        Need::Nothing,
+        serve_playbook::the_starter_playbook_serves_on_sqlite,
+    );
+    tests.add(
+        "serve_playbook::the_starter_playbook_serves_on_postgres",
+        Need::Postgres,
+        serve_playbook::the_starter_playbook_serves_on_postgres,
+    );
+    tests.add(
+        "demo_postgres::the_demo_reports_the_same_on_postgres_as_on_sqlite",
+        Need::Postgres,
+        demo_postgres::the_demo_reports_the_same_on_postgres_as_on_sqlite,
     );
     tests.add(
         "dashboard::a_browser_draws_every_chart_from_the_admin_api",
