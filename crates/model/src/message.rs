@@ -15,6 +15,15 @@ use serde_json::value::RawValue;
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 /// Largest accepted request body, in bytes.
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+/// Deepest nesting of objects and arrays in a message, the message itself
+/// counting as 1: what every reader of the stored body can parse back.
+pub const MAX_DEPTH: usize = 64;
+/// The latest an event may have happened, after clock-skew correction:
+/// this long after the server received it (clocks of a day ahead happen;
+/// beyond that the time is wrong, and would keep a profile "seen" forever).
+pub const MAX_FUTURE: Micros = 24 * 3_600 * 1_000_000;
+/// The earliest an event may have happened: 1900-01-01T00:00:00Z.
+pub const MIN_TIME: Micros = -2_208_988_800 * 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
@@ -128,6 +137,17 @@ pub enum MessageError {
     /// A batch without a `batch` array.
     #[error("a batch needs a `batch` array of messages")]
     NotABatch,
+    /// Objects and arrays nested deeper than [`MAX_DEPTH`].
+    #[error("values nest deeper than {limit} levels at line {line}, column {column}; flatten the properties")]
+    TooDeep { limit: usize, line: usize, column: usize },
+    /// A `\u` escape that is half of a UTF-16 surrogate pair: not a character.
+    #[error("a lone UTF-16 surrogate escape at line {line}, column {column} is not a character; send valid Unicode")]
+    LoneSurrogate { line: usize, column: usize },
+    /// A time outside what Tidings stores (see [`MAX_FUTURE`], [`MIN_TIME`]).
+    #[error(
+        "`{field}` {value:?} is outside the accepted window (from 1900-01-01 to a day after the server received it); check the client's clock"
+    )]
+    TimeOutOfRange { field: &'static str, value: String },
 }
 
 impl MessageError {
@@ -145,6 +165,9 @@ impl MessageError {
             MessageError::UnknownType(_) => "unknown_type",
             MessageError::BadTime { .. } => "bad_timestamp",
             MessageError::NotABatch => "not_a_batch",
+            MessageError::TooDeep { .. } => "too_deep",
+            MessageError::LoneSurrogate { .. } => "invalid_unicode",
+            MessageError::TimeOutOfRange { .. } => "timestamp_out_of_range",
         }
     }
 
@@ -289,6 +312,7 @@ pub fn parse_message(
             Err(e) => Err(MessageError::json(e)),
         };
     }
+    check_text(text)?;
     let f: Fields = serde_json::from_str(text).map_err(MessageError::json)?;
     let kind = match str_field(f.kind, "type")? {
         Some(t) => MessageType::parse(&t).ok_or(MessageError::UnknownType(t))?,
@@ -344,10 +368,19 @@ pub fn parse_message(
     // Clock-skew correction as Segment defines it: the client's clock may be
     // off, but the gap between its timestamp and its sentAt is not.
     let timestamp = match (timestamp, sent_at) {
-        (Some(ts), Some(sent)) => env.received_at - (sent - ts),
+        (Some(ts), Some(sent)) => env.received_at.saturating_sub(sent.saturating_sub(ts)),
         (Some(ts), None) => ts,
         (None, _) => env.received_at,
     };
+    if timestamp < MIN_TIME || timestamp > env.received_at.saturating_add(MAX_FUTURE) {
+        let value = match (timestamp != env.received_at, sent_at.is_some()) {
+            (true, true) => {
+                format!("{} after correcting for the client's clock by sentAt", crate::time::format_time(timestamp))
+            }
+            _ => crate::time::format_time(timestamp),
+        };
+        return Err(MessageError::TimeOutOfRange { field: "timestamp", value });
+    }
     let body = if f.write_key.is_some() { strip_write_key(text)? } else { text.to_string() };
     Ok(Message {
         message_id,
@@ -361,6 +394,73 @@ pub fn parse_message(
         traits,
         body,
     })
+}
+
+/// Checks what a JSON parser accepts but a stored body must not hold:
+/// nesting deeper than [`MAX_DEPTH`] (every reader parses the body back, and
+/// parsers stop at some depth), and `\u` escapes of lone surrogates (valid
+/// JSON text, but no character, so no reader can decode them). One pass
+/// over the bytes, before anything is parsed.
+fn check_text(text: &str) -> Result<(), MessageError> {
+    let bytes = text.as_bytes();
+    let at = |i: usize| {
+        let before = &text[..i.min(text.len())];
+        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.len(), |n| before.len() - n - 1) + 1;
+        (line, column)
+    };
+    let hex = |i: usize| -> Option<u16> {
+        let h = bytes.get(i..i + 4)?;
+        u16::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    };
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                    if let Some(unit) = hex(i + 2) {
+                        match unit {
+                            0xD800..=0xDBFF => {
+                                let low = (bytes.get(i + 6) == Some(&b'\\') && bytes.get(i + 7) == Some(&b'u'))
+                                    .then(|| hex(i + 8))
+                                    .flatten();
+                                if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                                    let (line, column) = at(i);
+                                    return Err(MessageError::LoneSurrogate { line, column });
+                                }
+                                i += 6;
+                            }
+                            0xDC00..=0xDFFF => {
+                                let (line, column) = at(i);
+                                return Err(MessageError::LoneSurrogate { line, column });
+                            }
+                            _ => {}
+                        }
+                    }
+                    i += 5;
+                }
+                b'\\' => i += 1,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        let (line, column) = at(i);
+                        return Err(MessageError::TooDeep { limit: MAX_DEPTH, line, column });
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 fn strip_write_key(text: &str) -> Result<String, MessageError> {
@@ -382,7 +482,11 @@ mod tests {
     use super::*;
 
     fn env() -> Envelope<'static> {
-        Envelope { received_at: 1_000_000_000, sent_at: None, default_type: None }
+        Envelope {
+            received_at: 1_780_000_000_000_000, // 2026-05-28, after the times the tests send
+            sent_at: None,
+            default_type: None,
+        }
     }
 
     fn parse(text: &str) -> Result<Message, MessageError> {
@@ -429,6 +533,56 @@ mod tests {
         assert!(matches!(parse(&big), Err(MessageError::TooLarge { .. })));
         let body = format!(r#"{{"batch":[{{"p":"{}"}}]}}"#, "y".repeat(MAX_BATCH_BYTES));
         assert!(matches!(parse_batch(&body), Err(MessageError::BatchTooLarge { .. })));
+    }
+
+    #[test]
+    fn what_cannot_be_read_back_is_refused_with_its_place() {
+        let deep = format!(
+            r#"{{"type":"track","userId":"u","event":"X","properties":{}1{}}}"#,
+            "[".repeat(64),
+            "]".repeat(64)
+        );
+        assert!(matches!(parse(&deep), Err(MessageError::TooDeep { limit: 64, line: 1, .. })));
+        let ok = format!(
+            r#"{{"type":"track","userId":"u","event":"X","properties":{{"a":{}1{}}}}}"#,
+            "[".repeat(61),
+            "]".repeat(61)
+        );
+        let m = parse(&ok).unwrap();
+        let back: Value = serde_json::from_str(&m.body).unwrap();
+        assert!(back["properties"]["a"].is_array());
+        // Brackets inside strings are text.
+        let text = format!(r#"{{"type":"track","userId":"u","event":"X","properties":{{"a":"{}"}}}}"#, "[".repeat(500));
+        assert!(parse(&text).is_ok());
+        for bad in [r#""\ud800""#, r#""\udc00""#, r#""\ud800\u0041""#, r#""x\ud83d""#] {
+            let t = format!("{{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\",\n\"properties\":{{\"s\":{bad}}}}}");
+            assert!(matches!(parse(&t), Err(MessageError::LoneSurrogate { line: 2, .. })), "{bad}");
+        }
+        let pair = r#"{"type":"track","userId":"u","event":"X","properties":{"s":"\ud83d\ude00 \\ud800"}}"#;
+        let m = parse(pair).unwrap();
+        let back: Value = serde_json::from_str(&m.body).unwrap();
+        assert_eq!(back["properties"]["s"], "\u{1F600} \\ud800");
+    }
+
+    #[test]
+    fn times_outside_the_window_are_refused() {
+        let e =
+            Envelope { received_at: parse_time("2026-01-01T12:00:00Z").unwrap(), sent_at: None, default_type: None };
+        let at = |ts: &str, sent: Option<&str>| {
+            let sent = sent.map_or(String::new(), |s| format!(r#","sentAt":"{s}""#));
+            parse_message(
+                &format!(r#"{{"type":"track","userId":"u","event":"X","timestamp":"{ts}"{sent}}}"#),
+                &e,
+                &mut || "id".into(),
+            )
+        };
+        assert!(matches!(at("9999-12-30T00:00:00Z", None), Err(MessageError::TimeOutOfRange { .. })));
+        assert!(matches!(at("1800-01-01T00:00:00Z", None), Err(MessageError::TimeOutOfRange { .. })));
+        assert!(at("2026-01-02T11:00:00Z", None).is_ok(), "a day ahead is a clock, not an error");
+        assert!(at("1997-01-01T00:00:00Z", None).is_ok(), "history imports keep their times");
+        // A skew correction that lands far in the future is refused, not stored as a bare number.
+        let r = at("9999-12-30T00:00:00Z", Some("0001-01-01T00:00:00Z"));
+        assert!(matches!(r, Err(MessageError::TimeOutOfRange { .. })), "{r:?}");
     }
 
     #[test]

@@ -119,6 +119,17 @@ impl Renderer {
 
     /// Parses and checks every part of `source`; errors say where.
     pub fn compile(&self, source: &TemplateSource) -> Result<Template, TemplateError> {
+        for (text, part) in [
+            (Some(source.subject.as_str()), Part::Subject),
+            (source.preheader.as_deref(), Part::Preheader),
+            (Some(source.body.as_str()), Part::Body),
+            (source.text.as_deref(), Part::Text),
+        ] {
+            if let Some((offset, what)) = text.and_then(too_deep) {
+                let (line, column) = line_col(text.unwrap_or(""), offset);
+                return Err(TemplateError::TooDeep { at: location(source, part, Some(line), Some(column)), what });
+            }
+        }
         let parse = |text: &str, part: Part| {
             liquid_core::parser::parse(text, &self.language).map(liquid_core::Template::new).map_err(|e| {
                 let e = LiquidError::parse(&e);
@@ -300,6 +311,61 @@ fn liquid_markup(text: &str) -> Vec<&str> {
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
+/// Deepest nesting of Liquid blocks (`if`, `for`, ...) and of markup
+/// elements a template may have. Both parsers descend recursively; a
+/// template nested deeper would exhaust the stack instead of being refused.
+pub const MAX_TEMPLATE_DEPTH: usize = 100;
+
+/// Where `text` first nests Liquid blocks or elements deeper than
+/// [`MAX_TEMPLATE_DEPTH`], and which of the two. A scan, not a parse: it
+/// only has to be an upper bound of what the parsers will descend.
+fn too_deep(text: &str) -> Option<(usize, &'static str)> {
+    const BLOCKS: &[&str] = &["if", "unless", "for", "case", "capture", "tablerow", "comment", "raw", "ifchanged"];
+    let (mut blocks, mut elements) = (0usize, 0usize);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Only ASCII bytes are looked at, so every slice starts on a character.
+        if bytes[i..].starts_with(b"{%") {
+            let end = text[i..].find("%}").map_or(text.len(), |e| i + e);
+            let tag = text[i + 2..end].trim_start_matches('-').trim_start();
+            let word = tag.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
+            if BLOCKS.contains(&word) {
+                blocks += 1;
+                if blocks > MAX_TEMPLATE_DEPTH {
+                    return Some((i, "Liquid blocks"));
+                }
+            } else if word.starts_with("end") {
+                blocks = blocks.saturating_sub(1);
+            }
+            i = end.max(i + 2);
+            continue;
+        }
+        if bytes[i] == b'<' {
+            match bytes.get(i + 1) {
+                Some(b'/') => elements = elements.saturating_sub(1),
+                Some(c) if c.is_ascii_alphabetic() => {
+                    const VOID: &[&str] = &[
+                        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                        "wbr",
+                    ];
+                    let end = text[i..].find('>').map_or(text.len(), |e| i + e);
+                    let name = text[i + 1..end].split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
+                    if !text[i..end].ends_with('/') && !VOID.contains(&name.to_ascii_lowercase().as_str()) {
+                        elements += 1;
+                        if elements > MAX_TEMPLATE_DEPTH * 2 {
+                            return Some((i, "elements"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;

@@ -113,6 +113,12 @@ pub enum TemplateError {
     /// MJML that `mrml` refused.
     #[error("{at}: invalid MJML: {message}")]
     Mjml { at: Location, message: String },
+    /// Blocks or elements nested deeper than [`crate::engine::MAX_TEMPLATE_DEPTH`] (elements: twice that).
+    #[error(
+        "{at}: {what} nest too deep (the limit is {} levels); split the template",
+        crate::engine::MAX_TEMPLATE_DEPTH
+    )]
+    TooDeep { at: Location, what: &'static str },
 }
 
 /// A parsed template file, not yet compiled.

@@ -311,6 +311,39 @@ fn liquid_and_mjml_errors_are_located() {
     assert!(err.to_string().contains("Unknown tag"), "{err}");
 }
 
+/// Nesting that would exhaust a recursive parser's stack is refused with
+/// its place, in a thread with a small stack to prove nothing recurses that deep.
+#[test]
+fn templates_nested_too_deep_are_refused_not_crashed_on() {
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let deep_if = format!(
+                "---\nsubject: s\n---\n<p>\n{}x{}</p>",
+                "{% if a %}".repeat(10_000),
+                "{% endif %}".repeat(10_000)
+            );
+            let err = compile("a.html", &deep_if, None).unwrap_err();
+            let TemplateError::TooDeep { at, what } = &err else { panic!("{err}") };
+            assert_eq!((at.line, *what), (Some(5), "Liquid blocks"), "{err}");
+            assert!(err.to_string().contains("nest too deep"), "{err}");
+            let deep_mjml = format!(
+                "---\nsubject: s\n---\n<mjml><mj-body>{}x{}</mj-body></mjml>",
+                "<mj-wrapper>".repeat(5_000),
+                "</mj-wrapper>".repeat(5_000)
+            );
+            let err = compile("a.mjml", &deep_mjml, None).unwrap_err();
+            assert!(matches!(err, TemplateError::TooDeep { what: "elements", .. }), "{err}");
+            // Many siblings and void elements are not depth.
+            let wide =
+                format!("---\nsubject: s\n---\n{}", "<p>{% if a %}x{% endif %}<br><img src=x></p>".repeat(2_000));
+            assert!(compile("a.html", &wide, None).is_ok());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 #[test]
 fn sandbox_limits_fail_the_whole_message() {
     let tight =

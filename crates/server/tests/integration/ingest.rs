@@ -98,6 +98,41 @@ fn a_message_id_is_stored_once_however_often_it_is_sent() {
     assert_eq!(s.events_stored(), 1);
 }
 
+/// What the store could not give back exactly is refused with its place,
+/// and what is acknowledged reads back as it was sent (issue 16).
+#[test]
+fn what_cannot_be_read_back_exactly_is_refused() {
+    let s = Server::start();
+    let mut c = s.client();
+    let auth = basic(&s.write);
+    let deep =
+        format!(r#"{{"userId": "u", "event": "E", "properties": {}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let cases: Vec<(String, &str)> = vec![
+        (deep, "too_deep"),
+        (r#"{"userId": "u", "event": "E", "properties": {"s": "\ud800"}}"#.to_string(), "invalid_unicode"),
+        (r#"{"userId": "u", "event": "E", "timestamp": "9999-12-30T00:00:00Z"}"#.to_string(), "timestamp_out_of_range"),
+        (
+            r#"{"userId": "u", "event": "E", "timestamp": "9999-12-30T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"}"#
+                .to_string(),
+            "timestamp_out_of_range",
+        ),
+    ];
+    for (body, code) in cases {
+        let r = c.post("/v1/track", Some(&auth), body.as_bytes()).unwrap();
+        assert_eq!(r.status, 400, "{}: {}", &body[..body.len().min(80)], r.text());
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.text());
+    }
+    assert_eq!(s.events_stored(), 0, "nothing was stored");
+    // As deep as allowed, a real emoji, an escaped backslash: stored, and read back exactly.
+    let nested = (0..60).fold(json!("leaf"), |v, _| json!([v]));
+    let props = json!({"n": nested, "s": "\u{1F600} \\ud800"});
+    let r = s.post("/v1/track", &json!({"userId": "u", "event": "E", "messageId": "ok-1", "properties": props}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = s.admin_get("/api/profiles/u/events").json();
+    assert_eq!(events["events"][0]["properties"], props);
+    assert_eq!(events["events"][0]["userId"], "u");
+}
+
 #[test]
 fn bad_input_gets_a_located_json_error_and_stores_nothing() {
     let s = Server::start();
