@@ -421,11 +421,7 @@ impl Automation {
     /// Fires due timers, in batches, until none is due at `now`.
     pub(crate) fn fire_timers(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         loop {
-            let timers = self.store.claim_due_timers(now, now + self.lease, crate::BATCH)?;
-            if timers.is_empty() {
-                return Ok(());
-            }
-            let mine: Vec<Timer> = timers.into_iter().filter(|t| t.workspace == self.workspace).collect();
+            let mine = self.store.claim_due_timers(Some(self.workspace), now, now + self.lease, crate::BATCH)?;
             if mine.is_empty() {
                 return Ok(());
             }

@@ -284,7 +284,7 @@ impl Automation {
             outgoing: Vec::new(),
             timing: Default::default(),
             names,
-            http: webhook::agent(),
+            http: webhook::agent(Arc::new(webhook::Guard::default())),
             trials,
         })
     }
@@ -293,6 +293,13 @@ impl Automation {
     /// and already live in the engine) for the rounds from now on.
     pub fn replace_rules(&mut self, rules: Arc<tidings_rules::Workspace>) {
         self.assets = Arc::new(Assets { rules, ..(*self.assets).clone() });
+    }
+
+    /// Lets webhook steps call the internal receivers `guard` allows (by
+    /// default none: only addresses outside the server's own network).
+    pub fn with_webhook_guard(mut self, guard: webhook::Guard) -> Automation {
+        self.http = webhook::agent(Arc::new(guard));
+        self
     }
 
     /// What this runner automates.

@@ -133,8 +133,7 @@ impl Automation {
     pub(crate) fn deliver_due(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         loop {
-            let rows = self.store.claim_outbox(now, now + self.lease, crate::BATCH)?;
-            let mine: Vec<OutboxRow> = rows.into_iter().filter(|r| r.workspace == self.workspace).collect();
+            let mine = self.store.claim_outbox(Some(self.workspace), now, now + self.lease, crate::BATCH)?;
             if mine.is_empty() {
                 return Ok(());
             }

@@ -55,6 +55,12 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 # dkim_selector = "tidings"
 # dkim_domain = "example.com"
 
+[webhooks]
+# Journey webhook steps never call this server's own network (loopback,
+# private, link-local and metadata addresses, after DNS) unless the host is
+# named here: host names, IPs, or either with :port.
+# allow = ["crm.internal", "10.0.0.7:8080"]
+
 [predict]
 # While serving, refit BG/NBD and Gamma-Gamma on every buyer's orders this
 # often and store predicted_clv, p_alive, expected_orders_<horizon> and rfm
@@ -78,6 +84,30 @@ pub struct Config {
     pub mail: MailConfig,
     #[serde(default)]
     pub predict: PredictConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Internal hosts webhook steps may call (a list, or a comma-separated string from the environment).
+    #[serde(default, deserialize_with = "list_or_text")]
+    pub allow: Vec<String>,
+}
+
+/// A list of strings, or one string of comma-separated items (as `TIDINGS_*__*` variables give it).
+fn list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(l) => l,
+        Either::Text(t) => t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -151,7 +151,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         workspace: ws,
         rules: Some(defs.rules.clone()),
         default_tz: jiff::tz::TimeZone::UTC,
-        journeys: Some(tidings_node::Journeys { assets, sender, transport }),
+        journeys: Some(tidings_node::Journeys { assets, sender, transport, webhooks: Default::default() }),
         topics: defs.topics(),
         definitions: None,
     };

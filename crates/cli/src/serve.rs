@@ -56,7 +56,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let (transport, described) = crate::mail::transport(&args.data, &config, clock.clone(), None)?;
         let sender = crate::mail::sender(&args.data, &config, signing.clone(), &public_url)?;
         tracing::info!(journeys = defs.journeys.len(), mail = %described, "journeys are running");
-        Some(tidings_node::Journeys { assets: defs.assets(None), sender, transport })
+        let webhooks = tidings_automation::webhook::Guard::allowing(config.webhooks.allow.clone());
+        Some(tidings_node::Journeys { assets: defs.assets(None), sender, transport, webhooks })
     };
     if defs.rule_files.is_empty() {
         tracing::info!("no *.rules files in the data folder: segments are off (`tidings init` writes a starter set)");

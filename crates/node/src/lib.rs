@@ -69,6 +69,8 @@ pub struct Journeys {
     pub assets: Assets,
     pub sender: tidings_automation::Sender,
     pub transport: Arc<dyn Transport>,
+    /// Internal receivers webhook steps may call (`[webhooks] allow`).
+    pub webhooks: tidings_automation::webhook::Guard,
 }
 
 /// One workspace a node serves.
@@ -214,7 +216,8 @@ impl Node {
                         Arc::new(ingest.clone()),
                         live.clone(),
                     )
-                    .map_err(|source| NodeError::Runner { workspace: t.workspace.0, source })?;
+                    .map_err(|source| NodeError::Runner { workspace: t.workspace.0, source })?
+                    .with_webhook_guard(j.webhooks);
                     Some(automation)
                 }
                 None => None,

@@ -462,15 +462,23 @@ impl Store for PostgresStore {
         })
     }
 
-    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>> {
+    fn claim_due_timers(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<Timer>> {
+        let ws = ws.map(|w| w.0);
         self.with(|c| {
             let rows = c
                 .query(
                     "UPDATE timers SET leased_until = $2
                      WHERE id IN (SELECT id FROM timers WHERE due_at <= $1 AND leased_until <= $1
+                                  AND ($4::BIGINT IS NULL OR workspace_id = $4)
                                   ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
                      RETURNING id, workspace_id, key, due_at, payload",
-                    &[&now, &lease_until, &(limit as i64)],
+                    &[&now, &lease_until, &(limit as i64), &ws],
                 )
                 .map_err(db_err)?;
             let mut out: Vec<Timer> = rows
@@ -554,17 +562,25 @@ impl Store for PostgresStore {
         })
     }
 
-    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>> {
+    fn claim_outbox(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>> {
+        let ws = ws.map(|w| w.0);
         self.with(|c| {
             let mut rows: Vec<OutboxRow> = c
                 .query(
                     &format!(
                         "UPDATE outbox SET leased_until = $2, attempts = attempts + 1
                          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= $1
-                                      AND leased_until <= $1 ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                                      AND leased_until <= $1 AND ($4::BIGINT IS NULL OR workspace_id = $4)
+                                      ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
                          RETURNING {OUTBOX_COLUMNS}"
                     ),
-                    &[&now, &lease_until, &(limit as i64)],
+                    &[&now, &lease_until, &(limit as i64), &ws],
                 )
                 .map_err(db_err)?
                 .iter()

@@ -522,19 +522,26 @@ impl Store for SqliteStore {
         tx.commit().map_err(db_err)
     }
 
-    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>> {
+    fn claim_due_timers(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<Timer>> {
         let mut leases = self.leases.lock();
         leases.retain(|_, until| *until > now);
         let want = limit + leases.len();
         let rows = self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT id, workspace_id, key, due_at, payload FROM timers WHERE due_at <= ?1
+                    "SELECT id, workspace_id, key, due_at, payload FROM timers
+                     WHERE due_at <= ?1 AND (?3 IS NULL OR workspace_id = ?3)
                      ORDER BY due_at, id LIMIT ?2",
                 )
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![now, want as i64], |r| {
+                .query_map(params![now, want as i64, ws.map(|w| w.0)], |r| {
                     Ok(Timer {
                         id: r.get(0)?,
                         workspace: WorkspaceId(r.get(1)?),
@@ -629,7 +636,13 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>> {
+    fn claim_outbox(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>> {
         let mut w = self.writer()?;
         let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
         let mut rows = {
@@ -637,11 +650,13 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!(
                     "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1
                      WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1
-                                  AND leased_until <= ?1 ORDER BY not_before, id LIMIT ?3)
+                                  AND leased_until <= ?1 AND (?4 IS NULL OR workspace_id = ?4)
+                                  ORDER BY not_before, id LIMIT ?3)
                      RETURNING {OUTBOX_COLUMNS}"
                 ))
                 .map_err(db_err)?;
-            let rows = stmt.query_map(params![now, lease_until, limit as i64], outbox_row).map_err(db_err)?;
+            let rows =
+                stmt.query_map(params![now, lease_until, limit as i64, ws.map(|w| w.0)], outbox_row).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
         };
         tx.commit().map_err(db_err)?;

@@ -302,8 +302,15 @@ pub trait Store: Send + Sync + 'static {
     /// Schedules timers; a key already pending in its workspace is moved to the new time and payload.
     fn schedule_timers(&self, timers: &[NewTimer]) -> Result<()>;
     /// Claims up to `limit` timers due at `now` that no live lease holds, earliest first,
-    /// leasing them until `lease_until`.
-    fn claim_due_timers(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<Timer>>;
+    /// leasing them until `lease_until`: those of workspace `ws`, or of every
+    /// workspace when `None` (each workspace's runner claims only its own).
+    fn claim_due_timers(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<Timer>>;
     /// Deletes fired timers and schedules their follow-ups, in one transaction. A
     /// timer that was moved (scheduled again) since it was claimed stays.
     fn complete_timers(&self, fired: &[Timer], then: &[NewTimer]) -> Result<()>;
@@ -319,8 +326,15 @@ pub trait Store: Send + Sync + 'static {
     /// not added again. Returns, per item, whether it was new.
     fn enqueue(&self, items: &[NewOutbox], now: Micros) -> Result<Vec<bool>>;
     /// Claims up to `limit` pending messages due by `now` that no live lease
-    /// holds, leasing them until `lease_until` and counting the attempt.
-    fn claim_outbox(&self, now: Micros, lease_until: Micros, limit: usize) -> Result<Vec<OutboxRow>>;
+    /// holds, leasing them until `lease_until` and counting the attempt: those
+    /// of workspace `ws`, or of every workspace when `None`.
+    fn claim_outbox(
+        &self,
+        ws: Option<WorkspaceId>,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>>;
     /// Records how an attempt ended.
     fn finish_outbox(&self, id: i64, delivery: &Delivery) -> Result<()>;
     /// A profile's messages, newest first.

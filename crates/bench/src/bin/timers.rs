@@ -70,7 +70,7 @@ fn run_store(store: &dyn Store, ws: WorkspaceId, n: usize, batch: usize) -> Resu
     let mut fired = 0;
     let mut last_due = i64::MIN;
     loop {
-        let due = store.claim_due_timers(now, now + 5 * MIN, batch)?;
+        let due = store.claim_due_timers(None, now, now + 5 * MIN, batch)?;
         if due.is_empty() {
             break;
         }

@@ -149,7 +149,13 @@ impl Shop {
             rules: Some((*assets.rules).clone()),
             default_tz: jiff::tz::TimeZone::UTC,
             topics: Vec::new(),
-            journeys: Some(tidings_node::Journeys { assets, sender, transport: capture.clone() }),
+            journeys: Some(tidings_node::Journeys {
+                assets,
+                sender,
+                transport: capture.clone(),
+                // The test's webhook receivers listen on this machine.
+                webhooks: tidings_automation::webhook::Guard::allowing(["127.0.0.1".to_string()]),
+            }),
             definitions: None,
         };
         let node =

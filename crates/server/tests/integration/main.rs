@@ -85,6 +85,7 @@ fn journeys(rules: &tidings_rules::Workspace, dir: &std::path::Path, addr: Socke
             message_id_domain: "shop.example.com".into(),
         },
         transport: Arc::new(tidings_delivery::FileTransport::new(dir.join("mail")).unwrap()),
+        webhooks: Default::default(),
     }
 }
 
