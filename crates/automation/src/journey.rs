@@ -8,12 +8,11 @@ use std::sync::Arc;
 use tidings_journeys::machine::{Input, next_local_time};
 use tidings_journeys::{Effect, Instance, InstanceState, Journey, StepKind, Trigger, World, advance};
 use tidings_model::event::{ENTRY_REQUESTED, SEGMENT_ENTERED, STAGE_CHANGED};
-use tidings_model::internal::WebhookOutcome;
 use tidings_model::time::{DAY, format_time};
 use tidings_model::{Internal, MessageType, Micros, ProfileId, StoredEvent};
 use tidings_render::EventContext;
 use tidings_rules::Condition;
-use tidings_store::{InstanceRecord, NewTimer, Timer};
+use tidings_store::{InstanceRecord, NewTimer};
 
 use crate::segments::Segments;
 use crate::view::{ProfileView, event_context};
@@ -91,7 +90,7 @@ impl SavedEvent {
 /// What a timer is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-enum Wake {
+pub(crate) enum Wake {
     /// Wake an instance.
     Instance { journey: String, profile: i64, entry: u32 },
     /// A scheduled journey's next occurrence for one profile.
@@ -426,16 +425,25 @@ impl Automation {
                 return Ok(());
             }
             let mut follow = Vec::new();
-            for t in &mine {
+            let mut done = Vec::with_capacity(mine.len());
+            for t in mine {
                 report.timers += 1;
                 match serde_json::from_str::<Wake>(&t.payload) {
+                    // A worker completes it once the call is made.
+                    Ok(Wake::Webhook(call)) if self.webhooks.is_some() => {
+                        if let Some(pool) = &self.webhooks {
+                            pool.submit(t, call);
+                        }
+                        continue;
+                    }
                     Ok(w) => follow.extend(self.on_timer(w, t.due_at, now, report)?),
                     Err(e) => {
                         tracing::warn!(key = %t.key, error = %e, "a timer with an unreadable payload was dropped")
                     }
                 }
+                done.push(t);
             }
-            self.store.complete_timers(&mine, &follow)?;
+            self.store.complete_timers(&done, &follow)?;
         }
     }
 
@@ -633,38 +641,20 @@ impl Automation {
         Ok(timers)
     }
 
-    /// Makes a webhook call; records how it went, or returns the retry's timer.
-    fn call_webhook(&mut self, mut call: crate::webhook::Call, now: Micros) -> Result<Vec<NewTimer>> {
-        use crate::webhook::{Outcome, post, retry_at};
-        let mac = self.sender.keys.mac(call.body.as_bytes());
-        let signature = format!("sha256={}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let outcome = post(&self.http, &call, &signature);
-        let (called, detail) = match &outcome {
-            Outcome::Called(status) => (true, format!("HTTP {status}")),
-            Outcome::Retry(why) => match retry_at(call.attempt, now) {
-                Some(at) => {
-                    tracing::info!(url = %call.url, attempt = call.attempt + 1, error = %why, "webhook failed; will retry");
-                    let key = format!("w:{}", call.key);
-                    call.attempt += 1;
-                    let payload = serde_json::to_string(&Wake::Webhook(call)).expect("a call encodes");
-                    return Ok(vec![NewTimer { workspace: self.workspace, key, due_at: at, payload }]);
-                }
-                None => (false, format!("{why} (after {} attempts)", call.attempt + 1)),
-            },
-            Outcome::Failed(why) => (false, why.clone()),
-        };
-        let Some(view) = self.view(ProfileId(call.profile), now)? else { return Ok(Vec::new()) };
-        let w = WebhookOutcome {
-            url: call.url.clone(),
-            journey: call.journey.clone(),
-            step: call.step.clone(),
-            attempts: call.attempt + 1,
-            result: detail,
-        };
-        let event = if called { Internal::WebhookCalled(w) } else { Internal::WebhookFailed(w) };
-        let message = self.message(&view, event, &call.key, now);
-        self.emit(message.into_iter().collect())?;
-        Ok(Vec::new())
+    /// Makes a webhook call on this thread (under a simulated clock; with the
+    /// wall clock calls go to the webhook pool); records how it went, or
+    /// returns the retry's timer.
+    fn call_webhook(&mut self, call: crate::webhook::Call, now: Micros) -> Result<Vec<NewTimer>> {
+        let outcome = crate::webhook::post(&self.http, &call, &crate::webhook::signature(&self.sender.keys, &call));
+        match crate::webhook::conclude(self.workspace, call, outcome, now) {
+            crate::webhook::Concluded::Retry(t) => Ok(vec![t]),
+            crate::webhook::Concluded::Done { profile, key, event } => {
+                let Some(view) = self.view(profile, now)? else { return Ok(Vec::new()) };
+                let message = self.message(&view, event, &key, now);
+                self.emit(message.into_iter().collect())?;
+                Ok(Vec::new())
+            }
+        }
     }
 
     pub(crate) fn save(&self, saved: &Saved, now: Micros) -> Result<()> {

@@ -207,6 +207,8 @@ pub struct Automation {
     names: journey::Names,
     /// For webhook steps.
     http: ureq::Agent,
+    /// Where webhook calls are made, when not in the round (the wall clock).
+    webhooks: Option<webhook::Pool>,
     /// Experiments with automatic rollout, and the winners decided.
     trials: experiments::Trials,
     /// Time spent reading the log, firing timers, delivering and recording, for profiles.
@@ -285,6 +287,7 @@ impl Automation {
             timing: Default::default(),
             names,
             http: webhook::agent(Arc::new(webhook::Guard::default())),
+            webhooks: None,
             trials,
         })
     }
@@ -549,21 +552,45 @@ impl Automation {
         self.emitter.emit(self.workspace, messages).map_err(AutomationError::Emit)
     }
 
-    /// A message from the runner about `view`'s profile, with an id
-    /// derived from `key` (so a replay records nothing twice); `None` for
-    /// a profile with no identity to record it under.
+    /// A message from the runner about `view`'s profile (see [`runner_message`]).
     pub(crate) fn message(&self, view: &ProfileView, event: Internal, key: &str, now: Micros) -> Option<Message> {
         let p = &view.profile;
-        let kind = if event.name().is_some() { "track" } else { "identify" };
-        let id = format!("tidings-{}", digest(&format!("{kind}:{}:{key}", event.name().unwrap_or(""))));
         let who = tidings_model::Subject::profile(p.user_id.as_deref(), p.anonymous_ids.first().map(String::as_str));
-        match event.into_message(who, id, now, now, "tidings-automation") {
-            Ok(m) => Some(m),
-            Err(tidings_model::MessageError::MissingId) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "the runner formed a message it cannot record");
-                None
-            }
+        runner_message(who, event, key, now)
+    }
+
+    /// Makes webhook calls on a pool of threads keeping time with `clock`,
+    /// off the runner's path (for the wall clock; see [`webhook::Pool`]).
+    pub fn with_webhook_pool(mut self, clock: Arc<dyn tidings_model::Clock>) -> std::io::Result<Automation> {
+        self.webhooks = Some(webhook::Pool::start(webhook::PoolParts {
+            store: self.store.clone(),
+            emitter: self.emitter.clone(),
+            clock,
+            keys: self.sender.keys.clone(),
+            agent: self.http.clone(),
+            workspace: self.workspace,
+        })?);
+        Ok(self)
+    }
+}
+
+/// A message from the runner about a profile recorded under `who`, with an
+/// id derived from `key` (so a replay records nothing twice); `None` for a
+/// profile with no identity to record it under.
+pub(crate) fn runner_message(
+    who: tidings_model::Subject<'_>,
+    event: Internal,
+    key: &str,
+    now: Micros,
+) -> Option<Message> {
+    let kind = if event.name().is_some() { "track" } else { "identify" };
+    let id = format!("tidings-{}", digest(&format!("{kind}:{}:{key}", event.name().unwrap_or(""))));
+    match event.into_message(who, id, now, now, "tidings-automation") {
+        Ok(m) => Some(m),
+        Err(tidings_model::MessageError::MissingId) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "the runner formed a message it cannot record");
+            None
         }
     }
 }

@@ -8,7 +8,9 @@
 //! recorded as `Webhook Called`; a 408, 429, 5xx or a connection failure is
 //! retried with backoff (1, 2, 4 ... minutes, 8 attempts); anything else, or
 //! the last failure, is recorded as `Webhook Failed`. Redirects are not
-//! followed, and no proxy is used.
+//! followed, and no proxy is used. With the wall clock the calls are made
+//! by a pool of threads ([`Pool`]), off the runner's path; under a simulated
+//! clock, in the runner's round.
 //!
 //! Calls never reach the server's own network unless allowed ([`Guard`]):
 //! the host is resolved, and addresses in loopback, private, link-local
@@ -20,9 +22,16 @@
 //! once (`Webhook Failed`), without retries. Receivers on an internal
 //! network are named in `[webhooks] allow` (host, host:port or IP).
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tidings_model::internal::WebhookOutcome;
+use tidings_model::{Clock, Internal, ProfileId, Subject, WorkspaceId};
+use tidings_render::SigningKeys;
+use tidings_store::{NewTimer, Store, Timer};
 
 use serde::{Deserialize, Serialize};
 use tidings_model::Micros;
@@ -205,6 +214,125 @@ pub fn post(agent: &ureq::Agent, call: &Call, signature: &str) -> Outcome {
         Err(ureq::Error::Other(e)) if e.is::<Refused>() => Outcome::Failed(e.to_string()),
         Err(e) => Outcome::Retry(e.to_string()),
     }
+}
+
+/// `X-Tidings-Signature`: `sha256=` and the HMAC-SHA256 of the body, in hex.
+pub(crate) fn signature(keys: &SigningKeys, call: &Call) -> String {
+    let mac = keys.mac(call.body.as_bytes());
+    format!("sha256={}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// What follows from a call's outcome.
+pub(crate) enum Concluded {
+    /// Try again: the follow-up timer.
+    Retry(NewTimer),
+    /// Record `event` (`Webhook Called` / `Webhook Failed`) for `profile`, keyed by the step's `key`.
+    Done { profile: ProfileId, key: String, event: Internal },
+}
+
+/// What a call's `outcome` at `now` leads to.
+pub(crate) fn conclude(ws: WorkspaceId, mut call: Call, outcome: Outcome, now: Micros) -> Concluded {
+    let (called, detail) = match outcome {
+        Outcome::Called(status) => (true, format!("HTTP {status}")),
+        Outcome::Retry(why) => match retry_at(call.attempt, now) {
+            Some(at) => {
+                tracing::info!(url = %call.url, attempt = call.attempt + 1, error = %why, "webhook failed; will retry");
+                let key = format!("w:{}", call.key);
+                call.attempt += 1;
+                let payload = serde_json::to_string(&crate::journey::Wake::Webhook(call)).expect("a call encodes");
+                return Concluded::Retry(NewTimer { workspace: ws, key, due_at: at, payload });
+            }
+            None => (false, format!("{why} (after {} attempts)", call.attempt + 1)),
+        },
+        Outcome::Failed(why) => (false, why),
+    };
+    let w = WebhookOutcome {
+        url: call.url,
+        journey: call.journey,
+        step: call.step,
+        attempts: call.attempt + 1,
+        result: detail,
+    };
+    let event = if called { Internal::WebhookCalled(w) } else { Internal::WebhookFailed(w) };
+    Concluded::Done { profile: ProfileId(call.profile), key: call.key, event }
+}
+
+/// Threads that make webhook calls off the runner's path, so that a slow
+/// receiver delays no email. The runner hands each due call over with its
+/// claimed timer and does not complete the timer; a worker calls, records
+/// the outcome (through the emitter) and completes the timer, with the
+/// retry's follow-up if any, in one store call. A crash in between lets the
+/// lease run out and the call is made again (at least once; the receiver
+/// has the idempotency key).
+pub(crate) struct Pool {
+    tx: crossbeam_channel::Sender<(Timer, Call)>,
+    /// Timers handed over and not yet completed, by id.
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Concurrent calls: a slow receiver holds one of them, not all.
+const WORKERS: usize = 4;
+
+/// What a pool's workers share.
+pub(crate) struct PoolParts {
+    pub store: Arc<dyn Store>,
+    pub emitter: Arc<dyn crate::Emitter>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<SigningKeys>,
+    pub agent: ureq::Agent,
+    pub workspace: WorkspaceId,
+}
+
+impl Pool {
+    pub(crate) fn start(parts: PoolParts) -> std::io::Result<Pool> {
+        let (tx, rx) = crossbeam_channel::unbounded::<(Timer, Call)>();
+        let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+        let parts = Arc::new(parts);
+        for i in 0..WORKERS {
+            let (rx, parts, in_flight) = (rx.clone(), parts.clone(), in_flight.clone());
+            std::thread::Builder::new().name(format!("webhooks-{}-{i}", parts.workspace.0)).spawn(move || {
+                for (timer, call) in rx {
+                    let id = timer.id;
+                    if let Err(e) = make(&parts, timer, call) {
+                        tracing::error!(error = %e, "a webhook's outcome could not be recorded; it is retried when its lease ends");
+                    }
+                    in_flight.lock().remove(&id);
+                }
+            })?;
+        }
+        Ok(Pool { tx, in_flight })
+    }
+
+    /// Hands a claimed timer's call over; `false` when it is already in a worker's hands.
+    pub(crate) fn submit(&self, timer: Timer, call: Call) -> bool {
+        if !self.in_flight.lock().insert(timer.id) {
+            return false;
+        }
+        let id = timer.id;
+        if self.tx.send((timer, call)).is_err() {
+            self.in_flight.lock().remove(&id);
+            return false;
+        }
+        true
+    }
+}
+
+fn make(p: &PoolParts, timer: Timer, call: Call) -> crate::Result<()> {
+    let outcome = post(&p.agent, &call, &signature(&p.keys, &call));
+    let now = p.clock.now();
+    match conclude(p.workspace, call, outcome, now) {
+        Concluded::Retry(next) => p.store.complete_timers(&[timer], &[next])?,
+        Concluded::Done { profile, key, event } => {
+            if let Some(prof) = p.store.profile(p.workspace, profile)? {
+                let who = Subject::profile(prof.user_id.as_deref(), prof.anonymous_ids.first().map(String::as_str));
+                if let Some(m) = crate::runner_message(who, event, &key, now) {
+                    p.emitter.emit(p.workspace, vec![m]).map_err(crate::AutomationError::Emit)?;
+                }
+            }
+            p.store.complete_timers(&[timer], &[])?;
+        }
+    }
+    Ok(())
 }
 
 /// The agent webhooks are called with: the guard's resolver, no redirects,

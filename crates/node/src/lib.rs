@@ -218,6 +218,9 @@ impl Node {
                     )
                     .map_err(|source| NodeError::Runner { workspace: t.workspace.0, source })?
                     .with_webhook_guard(j.webhooks);
+                    // With the wall clock, webhook calls are made off the runner's path.
+                    let automation =
+                        if settings.manual { automation } else { automation.with_webhook_pool(clock.clone())? };
                     Some(automation)
                 }
                 None => None,
