@@ -1,6 +1,10 @@
 //! Errors as the HTTP API shows them: `{"error": {"code", "message"}}` with a
 //! stable code and a status. Internal details are logged, never returned.
 
+mod code;
+
+pub use code::{ErrorCode, ErrorType};
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
