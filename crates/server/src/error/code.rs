@@ -286,4 +286,23 @@ mod tests {
             assert_eq!(ErrorCode::from(e).as_str(), e.code(), "{e:?}");
         }
     }
+
+    /// `docs/errors.md` has one section per code, headed by the code (its
+    /// anchor) and opening with its status and type, and none for a code
+    /// that does not exist.
+    #[test]
+    fn every_code_has_a_section_in_docs_errors_md() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
+        let text = std::fs::read_to_string(path).expect("docs/errors.md");
+        let sections: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("## ")).map(str::trim).collect();
+        for &c in ErrorCode::ALL {
+            assert!(sections.contains(&c.as_str()), "docs/errors.md has no `## {c}` section; add one");
+            // The section opens with the status and type, as the code has them.
+            let opening = format!("## {c}\n\n`{}`, type `{}`.", c.status().as_u16(), c.kind());
+            assert!(text.contains(&opening), "docs/errors.md: `## {c}` must open with {opening:?}");
+        }
+        for s in &sections {
+            assert!(ErrorCode::ALL.iter().any(|c| c.as_str() == *s), "docs/errors.md documents `{s}`, no such code");
+        }
+    }
 }
