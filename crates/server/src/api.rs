@@ -2,7 +2,7 @@
 //! (`Authorization: Bearer ...`).
 
 use crate::auth::{bearer, workspace_for};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::{AppState, blocking};
 use axum::Json;
 use axum::Router;
@@ -36,10 +36,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A positive duration parameter (`5d`, `72h`), or a 400 with `code` naming it.
-fn duration(name: &str, text: &str, code: &'static str) -> Result<tidings_model::Micros, ApiError> {
+fn duration(name: &str, text: &str, code: ErrorCode) -> Result<tidings_model::Micros, ApiError> {
     tidings_journeys::definition::parse_duration(text)
         .filter(|&d| d > 0)
-        .ok_or_else(|| ApiError::bad_request(code, format!("{name} {text:?} is not a duration like 5d or 72h")))
+        .ok_or_else(|| ApiError::new(code, format!("{name} {text:?} is not a duration like 5d or 72h")))
 }
 
 /// One log entry, its JSON body parsed at most once, however many readers want it.
@@ -198,13 +198,13 @@ async fn signals(
     Query(q): Query<SignalsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
-    let lookback = duration("lookback", q.lookback.as_deref().unwrap_or("30d"), "invalid_window")?;
-    let horizon = duration("horizon", q.horizon.as_deref().unwrap_or("7d"), "invalid_window")?;
+    let lookback = duration("lookback", q.lookback.as_deref().unwrap_or("30d"), ErrorCode::InvalidWindow)?;
+    let horizon = duration("horizon", q.horizon.as_deref().unwrap_or("7d"), ErrorCode::InvalidWindow)?;
     let as_of = match q.as_of {
         None => app.clock.now(),
         Some(t) => tidings_model::time::parse_time(&t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_time",
+            ApiError::new(
+                ErrorCode::InvalidTime,
                 format!("as_of {t:?} is not an RFC 3339 time like 2026-03-01T00:00:00Z"),
             )
         })?,
@@ -212,7 +212,7 @@ async fn signals(
     let mut options = tidings_insights::signals::SignalOptions::default();
     if let Some(l) = q.min_lift {
         if !(l > 0.0 && l.is_finite()) {
-            return Err(ApiError::bad_request("invalid_min_lift", "min_lift is a relative lift above 0, like 0.1"));
+            return Err(ApiError::new(ErrorCode::InvalidMinLift, "min_lift is a relative lift above 0, like 0.1"));
         }
         options.min_relative_lift = l;
     }
@@ -277,10 +277,10 @@ async fn add_learning(
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
     let n: NewLearning = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("line {} column {}: {e}", e.line(), e.column())))?;
     for (field, value) in [("experiment", &n.experiment), ("result", &n.result), ("decision", &n.decision)] {
         if value.trim().is_empty() {
-            return Err(ApiError::bad_request("missing_field", format!("\"{field}\" must not be empty")));
+            return Err(ApiError::new(ErrorCode::MissingField, format!("\"{field}\" must not be empty")));
         }
     }
     let entry = tidings_store::learnings::Learning {
@@ -299,8 +299,7 @@ async fn add_learning(
     let stored = entry.clone();
     if !blocking(&app, move |s| tidings_store::learnings::append(s, ws, stored)).await? {
         return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "already_concluded",
+            ErrorCode::AlreadyConcluded,
             format!("experiment {:?} is already in the learnings log; GET /api/learnings shows it", entry.experiment),
         ));
     }
@@ -320,7 +319,7 @@ async fn report(
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let text = q.window.unwrap_or_else(|| "5d".into());
-    let window = duration("window", &text, "invalid_window")?;
+    let window = duration("window", &text, ErrorCode::InvalidWindow)?;
     let out = blocking(&app, move |s| email_outcomes(s, ws, window)).await?;
     let mut v = out.to_json();
     v["window"] = Value::String(text);
@@ -344,26 +343,26 @@ async fn broadcast_plan(
         ));
     };
     let req: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("line {} column {}: {e}", e.line(), e.column())))?;
     let text = |k: &str| req.get(k).and_then(Value::as_str);
     let name = text("name").unwrap_or("");
     if !tidings_rules::is_valid_key(name) {
-        return Err(ApiError::bad_request(
-            "invalid_name",
+        return Err(ApiError::new(
+            ErrorCode::InvalidName,
             "\"name\" must be a key: lowercase letters, digits and _ (e.g. \"spring_sale\")",
         ));
     }
     let unknown = |template: &str| {
-        ApiError::bad_request(
-            "unknown_template",
+        ApiError::new(
+            ErrorCode::UnknownTemplate,
             format!("no template {template:?}; these exist: {}", templates.join(", ")),
         )
     };
     let variants: Vec<tidings_journeys::broadcast::Variant> = match req.get("variants") {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_variants",
+            ApiError::new(
+                ErrorCode::InvalidVariants,
                 format!("\"variants\": {e}; give [{{\"name\": \"a\", \"template\": \"...\", \"percent\": 45}}, ...]"),
             )
         })?,
@@ -372,7 +371,7 @@ async fn broadcast_plan(
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if n < 100 => Some(n as u32),
-            _ => return Err(ApiError::bad_request("invalid_holdout", "\"holdout\" is a whole percent below 100")),
+            _ => return Err(ApiError::new(ErrorCode::InvalidHoldout, "\"holdout\" is a whole percent below 100")),
         },
     };
     for v in &variants {
@@ -390,36 +389,36 @@ async fn broadcast_plan(
     }
     let audience = text("audience").unwrap_or("");
     let condition = tidings_rules::parse_condition(audience)
-        .map_err(|e| ApiError::bad_request("invalid_audience", format!("\"audience\": {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidAudience, format!("\"audience\": {e}")))?;
     if let Some(live) = app.tenant(ws).map(|t| &t.live) {
         let diags = live.rules().check_condition(&condition, "audience", None);
         if let Some(d) = diags.iter().find(|d| d.is_error()) {
-            return Err(ApiError::bad_request("invalid_audience", format!("\"audience\": {}", d.message)));
+            return Err(ApiError::new(ErrorCode::InvalidAudience, format!("\"audience\": {}", d.message)));
         }
     }
     let now = app.clock.now();
     let at = match text("at") {
         None => now,
         Some(t) => parse_time(t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_at",
+            ApiError::new(
+                ErrorCode::InvalidAt,
                 format!("\"at\" {t:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z"),
             )
         })?,
     };
     let best_hour_within = match text("best_hour_within") {
         None => None,
-        Some(d) => Some(duration("\"best_hour_within\"", d, "invalid_duration")?),
+        Some(d) => Some(duration("\"best_hour_within\"", d, ErrorCode::InvalidDuration)?),
     };
     let per_hour = match req.get("per_hour") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 && n <= u64::from(u32::MAX) => Some(n as u32),
-            _ => return Err(ApiError::bad_request("invalid_per_hour", "\"per_hour\" must be a positive whole number")),
+            _ => return Err(ApiError::new(ErrorCode::InvalidPerHour, "\"per_hour\" must be a positive whole number")),
         },
     };
     let options = tidings_journeys::BroadcastOptions { best_hour_within, per_hour, variants, holdout };
-    options.check_split().map_err(|e| ApiError::bad_request("invalid_variants", e))?;
+    options.check_split().map_err(|e| ApiError::new(ErrorCode::InvalidVariants, e))?;
     let plan =
         tidings_journeys::BroadcastPlan { name: name.to_string(), template, audience: audience.to_string(), options };
     let timer =
@@ -457,22 +456,22 @@ async fn journey_enter(
         Some(_) => {}
     }
     let req: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("line {} column {}: {e}", e.line(), e.column())))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("line {} column {}: {e}", e.line(), e.column())))?;
     let user_id = req.get("userId").and_then(Value::as_str);
     let anonymous_id = req.get("anonymousId").and_then(Value::as_str);
     if user_id.is_none() && anonymous_id.is_none() {
-        return Err(ApiError::bad_request("missing_id", "give \"userId\" or \"anonymousId\" of the profile to enter"));
+        return Err(ApiError::new(ErrorCode::MissingId, "give \"userId\" or \"anonymousId\" of the profile to enter"));
     }
     let properties = match req.get("properties") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(ApiError::bad_request("invalid_properties", "\"properties\" must be an object")),
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidProperties, "\"properties\" must be an object")),
     };
     let now = app.clock.now();
     let who = tidings_model::Subject { user_id, anonymous_id };
     let m = tidings_model::Internal::JourneyEntryRequested { journey: key.clone(), properties }
         .into_message(who, tidings_model::message::new_message_id(), now, now, "tidings-api")
-        .map_err(|e| ApiError::bad_request("invalid_message", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidMessage, e.to_string()))?;
     let id = m.message_id.clone();
     app.ingest.append(ws, vec![m]).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
@@ -533,12 +532,12 @@ async fn profile_events(
     let ws = admin(&app, &headers).await?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_EVENTS_PAGE {
-        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_EVENTS_PAGE}")));
+        return Err(ApiError::new(ErrorCode::BadLimit, format!("limit must be 1..={MAX_EVENTS_PAGE}")));
     }
     let before = match q.before.as_deref() {
         None => None,
         Some(c) => Some(parse_cursor(c).or_else(|| parse_time(c).map(|t| (t, i64::MAX))).ok_or_else(|| {
-            ApiError::bad_request("bad_cursor", "`before` must be a `next_cursor` from an earlier page or a time")
+            ApiError::new(ErrorCode::BadCursor, "`before` must be a `next_cursor` from an earlier page or a time")
         })?),
     };
     let id = user_id.clone();
@@ -693,7 +692,7 @@ async fn segment_members(
     }
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > MAX_EVENTS_PAGE {
-        return Err(ApiError::bad_request("bad_limit", format!("limit must be 1..={MAX_EVENTS_PAGE}")));
+        return Err(ApiError::new(ErrorCode::BadLimit, format!("limit must be 1..={MAX_EVENTS_PAGE}")));
     }
     let after = q.cursor.unwrap_or(0);
     let page: Vec<u32> = {

@@ -3,8 +3,8 @@
 //! one workspace, and everything it reaches is scoped to that workspace.
 
 use crate::AppState;
-use crate::error::ApiError;
-use axum::http::{HeaderMap, StatusCode, header};
+use crate::error::{ApiError, ErrorCode};
+use axum::http::{HeaderMap, header};
 use base64::Engine;
 use tidings_model::{KeyKind, WorkspaceId, keys};
 
@@ -41,15 +41,12 @@ pub async fn workspace_for(app: &AppState, key: Option<String>, kind: KeyKind) -
     match found {
         Some(k) if k.kind == kind => Ok(k.workspace),
         Some(_) if kind == KeyKind::Admin => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "this is a write key, which can only ingest; the admin API needs an admin key",
         )),
-        Some(_) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this is an admin key; send events with the workspace's write key",
-        )),
+        Some(_) => {
+            Err(ApiError::new(ErrorCode::Forbidden, "this is an admin key; send events with the workspace's write key"))
+        }
         None => {
             app.metrics.unauthorized.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(ApiError::unauthorized("unknown or revoked key; `tidings keys list` shows the workspace's keys"))

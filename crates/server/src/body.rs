@@ -1,16 +1,15 @@
 //! Reading request bodies within the size limit, gzip included.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use http_body_util::BodyExt;
 use std::io::Read;
 use tidings_model::message::MAX_BATCH_BYTES;
 
 fn too_large(size: usize) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "request_too_large",
+        ErrorCode::RequestTooLarge,
         format!("request is over {size} bytes; the limit is 500 KB (512000 bytes) per request, so split the batch"),
     )
 }
@@ -21,7 +20,7 @@ pub async fn read_text(headers: &HeaderMap, body: Body) -> Result<String, ApiErr
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame =
-            frame.map_err(|e| ApiError::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
+            frame.map_err(|e| ApiError::new(ErrorCode::UnreadableBody, format!("could not read the body: {e}")))?;
         if let Some(data) = frame.data_ref() {
             buf.extend_from_slice(data);
             if buf.len() > MAX_BATCH_BYTES * 4 {
@@ -38,7 +37,7 @@ pub async fn read_text(headers: &HeaderMap, body: Body) -> Result<String, ApiErr
         flate2::read::GzDecoder::new(&buf[..])
             .take(MAX_BATCH_BYTES as u64 + 1)
             .read_to_end(&mut out)
-            .map_err(|e| ApiError::bad_request("bad_gzip", format!("the body is not valid gzip: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::BadGzip, format!("the body is not valid gzip: {e}")))?;
         out
     } else {
         buf
@@ -47,8 +46,8 @@ pub async fn read_text(headers: &HeaderMap, body: Body) -> Result<String, ApiErr
         return Err(too_large(bytes.len()));
     }
     String::from_utf8(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "malformed_json",
+        ApiError::new(
+            ErrorCode::MalformedJson,
             format!("the body is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
         )
     })

@@ -21,7 +21,7 @@ use tidings_model::WorkspaceId;
 use tidings_node::DefinitionsHost;
 use tidings_rules::{SourceFile, check_workspace, has_errors};
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// The largest rule file the API takes.
 pub const MAX_RULES_BYTES: usize = 1 << 20;
@@ -83,20 +83,19 @@ async fn replace(
         return Err(ApiError::not_found("this server runs no segment engine"));
     }
     if !valid_name(&name) {
-        return Err(ApiError::bad_request(
-            "invalid_name",
+        return Err(ApiError::new(
+            ErrorCode::InvalidName,
             format!("{name:?}: a rule file is named like segments.rules (letters, digits, _ - .; no folders)"),
         ));
     }
     if body.len() > MAX_RULES_BYTES {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!("a rule file may have at most {MAX_RULES_BYTES} bytes; split it into several files"),
         ));
     }
     let text = String::from_utf8(body.to_vec())
-        .map_err(|e| ApiError::bad_request("invalid_utf8", format!("the body is not UTF-8 text: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidUtf8, format!("the body is not UTF-8 text: {e}")))?;
     let store = app.store.clone();
     tokio::task::spawn_blocking(move || {
         // One replacement at a time: each checks against what the last one left.
@@ -130,8 +129,7 @@ async fn replace(
         if has_errors(&diags) {
             let n = diags.iter().filter(|d| d.is_error()).count();
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_definitions",
+                ErrorCode::InvalidDefinitions,
                 format!("{n} error(s) in the definitions; nothing was changed (each diagnostic says where and why)"),
             )
             .with(json!({"diagnostics": described})));

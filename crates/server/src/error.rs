@@ -1,61 +1,80 @@
-//! Errors as the HTTP API shows them: `{"error": {"code", "message"}}` with a
-//! stable code and a status. Internal details are logged, never returned.
+//! Errors as the HTTP API shows them:
+//! `{"error": {"code", "type", "link", "message"}}`, plus any extra keys at
+//! the top level (a batch's `rejected`, a rule file's `diagnostics`). The
+//! code is an [`ErrorCode`], which also decides the status, type and link;
+//! internal details are logged, never returned.
+
+mod code;
+
+pub use code::{ErrorCode, ErrorType};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tidings_model::message::MessageError;
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
+    /// What went wrong and what to do, for a person reading it.
     pub message: String,
+    /// Keys added to the top level of the body beside `error`.
     pub extra: Option<serde_json::Value>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), extra: None }
-    }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), extra: None }
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(ErrorCode::Unauthorized, message)
     }
     pub fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+        ApiError::new(ErrorCode::NotFound, what)
     }
     /// Something failed on our side; the details go to the log.
     pub fn internal(err: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "request failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server could not complete the request; it is logged, retry later",
-        )
+        ApiError::new(ErrorCode::Internal, "the server could not complete the request; it is logged, retry later")
     }
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        ApiError::new(ErrorCode::Unavailable, message)
     }
     pub fn with(mut self, extra: serde_json::Value) -> ApiError {
         self.extra = Some(extra);
         self
     }
+    /// The response status, which the code decides.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        let c = self.code;
+        let mut body = json!({"error": {
+            "code": c.as_str(),
+            "type": c.kind(),
+            "link": c.link(),
+            "message": self.message,
+        }});
         if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        (self.status, axum::Json(body)).into_response()
+        (c.status(), axum::Json(body)).into_response()
     }
 }
 
 impl From<tidings_store::StoreError> for ApiError {
     fn from(e: tidings_store::StoreError) -> ApiError {
         ApiError::internal(e)
+    }
+}
+
+/// A rejected ingest message: its code and its own words.
+impl From<&MessageError> for ApiError {
+    fn from(e: &MessageError) -> ApiError {
+        ApiError::new(ErrorCode::from(e), e.to_string())
     }
 }

@@ -33,7 +33,7 @@ use tidings_model::{Clock, WorkspaceId};
 use tidings_node::{IngestQueue, Metrics, Node, Tenant};
 use tidings_store::Store;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, ErrorType};
 
 /// What every handler can reach: the running node, and the pieces of it
 /// handlers use most.

@@ -4,17 +4,17 @@
 use crate::AppState;
 use crate::auth::{basic_user, workspace_for};
 use crate::body::read_text;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering::Relaxed;
 use tidings_model::message::{
-    Envelope, Message, MessageError, MessageType, body_write_key, new_message_id, parse_batch, parse_message,
+    Envelope, Message, MessageType, body_write_key, new_message_id, parse_batch, parse_message,
 };
 use tidings_model::{KeyKind, WorkspaceId};
 use tidings_store::Outcome;
@@ -34,14 +34,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/import", post(ingest_batch))
 }
 
-fn message_error(e: &MessageError) -> ApiError {
-    let status = match e {
-        MessageError::TooLarge { .. } | MessageError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    ApiError::new(status, e.code(), e.to_string())
-}
-
 async fn ingest_one(app: AppState, headers: HeaderMap, body: Body, kind: MessageType) -> Result<Json<Value>, ApiError> {
     app.metrics.requests.fetch_add(1, Relaxed);
     let text = read_text(&headers, body).await?;
@@ -50,7 +42,7 @@ async fn ingest_one(app: AppState, headers: HeaderMap, body: Body, kind: Message
     let env = Envelope { received_at: app.clock.now(), sent_at: None, default_type: Some(kind) };
     let msg = parse_message(&text, &env, &mut new_message_id).map_err(|e| {
         app.metrics.rejected.fetch_add(1, Relaxed);
-        message_error(&e)
+        ApiError::from(&e)
     })?;
     let outcomes = append(&app, ws, vec![msg]).await?;
     Ok(Json(json!({"success": true, "duplicates": outcomes.duplicates})))
@@ -59,7 +51,7 @@ async fn ingest_one(app: AppState, headers: HeaderMap, body: Body, kind: Message
 async fn ingest_batch(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     app.metrics.requests.fetch_add(1, Relaxed);
     let text = read_text(&headers, body).await?;
-    let raw = parse_batch(&text).map_err(|e| message_error(&e))?;
+    let raw = parse_batch(&text).map_err(|e| ApiError::from(&e))?;
     let key = basic_user(&headers).or_else(|| raw.write_key.clone());
     let ws = workspace_for(&app, key, KeyKind::Write).await?;
     let env = Envelope { received_at: app.clock.now(), sent_at: raw.sent_at.as_deref(), default_type: None };
@@ -72,7 +64,7 @@ async fn ingest_batch(State(app): State<AppState>, headers: HeaderMap, body: Bod
             Err(e) => rejected.push(json!({
                 "index": index,
                 "messageId": message_id_of(item.get()),
-                "code": e.code(),
+                "code": ErrorCode::from(&e).as_str(),
                 "message": e.to_string(),
             })),
         }
@@ -80,7 +72,7 @@ async fn ingest_batch(State(app): State<AppState>, headers: HeaderMap, body: Bod
     app.metrics.rejected.fetch_add(rejected.len() as u64, Relaxed);
     if good.is_empty() && !rejected.is_empty() {
         let n = rejected.len();
-        return Err(ApiError::bad_request("all_rejected", format!("all {n} messages were rejected; see `rejected`"))
+        return Err(ApiError::new(ErrorCode::AllRejected, format!("all {n} messages were rejected; see `rejected`"))
             .with(json!({"rejected": rejected})));
     }
     let counts = append(&app, ws, good).await?;

@@ -249,6 +249,37 @@ fn gzip_bodies_skew_correction_health_and_metrics() {
     assert_eq!(c.get("/nope", None).unwrap().json()["error"]["code"], "not_found");
 }
 
+/// Every error body carries its code's type and link, and its status is
+/// the code's; extra keys stay at the top level beside `error`.
+#[test]
+fn errors_say_their_type_and_link() {
+    use tidings_server::ErrorCode;
+    let s = Server::start();
+    let mut c = s.client();
+    let cases = [
+        (c.post("/v1/track", None, br#"{"userId": "u", "event": "E"}"#).unwrap(), ErrorCode::Unauthorized, "auth"),
+        (c.get("/api/stats", Some(&basic(&s.write))).unwrap(), ErrorCode::Unauthorized, "auth"),
+        (c.get("/api/stats", Some(&bearer(&s.write))).unwrap(), ErrorCode::Forbidden, "auth"),
+        (c.post("/v1/track", Some(&basic(&s.write)), br#"{"userId": "u"}"#).unwrap(), ErrorCode::MissingEvent, "user"),
+        (
+            c.post("/v1/batch", Some(&basic(&s.write)), br#"{"batch": [{"type": "track", "event": "E"}]}"#).unwrap(),
+            ErrorCode::AllRejected,
+            "user",
+        ),
+        (c.get("/nope", None).unwrap(), ErrorCode::NotFound, "user"),
+    ];
+    for (r, code, kind) in cases {
+        let body = r.json();
+        assert_eq!(r.status, code.status().as_u16(), "{body}");
+        assert_eq!(body["error"]["code"], code.as_str(), "{body}");
+        assert_eq!(body["error"]["type"], kind, "{body}");
+        assert_eq!(body["error"]["link"], format!("docs/errors.md#{}", code.as_str()), "{body}");
+        if code == ErrorCode::AllRejected {
+            assert_eq!(body["rejected"][0]["code"], "missing_user_id", "{body}");
+        }
+    }
+}
+
 #[test]
 fn the_messages_api_says_what_was_sent_and_why_not() {
     use tidings_store::{Delivery, InstanceRecord, NewOutbox, SendDecision};

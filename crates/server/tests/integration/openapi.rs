@@ -1,9 +1,12 @@
 //! `docs/openapi.json` describes the server: every documented operation
 //! exists, answers with a documented status, and its JSON carries the
-//! documented required fields.
+//! documented required fields; the error `code` and `type` enums are the
+//! server's `ErrorCode::ALL` and `ErrorType::ALL` (`TIDINGS_BLESS=1`
+//! writes them in).
 
 use crate::Server;
 use serde_json::{Value, json};
+use tidings_server::{ErrorCode, ErrorType};
 use tidings_testkit::http::{basic, bearer};
 
 fn doc() -> Value {
@@ -107,4 +110,99 @@ fn every_documented_operation_answers_as_documented() {
         }
     }
     assert!(checked >= 18, "only {checked} operations documented");
+}
+
+/// The `enum` of `components.schemas.Error.properties.error.properties.PROP`
+/// in `docs/openapi.json` lists exactly `values`. With `TIDINGS_BLESS=1` a
+/// difference is written into the file instead, in place: only that array
+/// changes, so the rest of the file keeps its bytes.
+fn check_error_enum(prop: &str, values: &[&str]) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let text = std::fs::read_to_string(path).expect("docs/openapi.json");
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let pointer = format!("/components/schemas/Error/properties/error/properties/{prop}/enum");
+    let expected: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+    if doc.pointer(&pointer).and_then(Value::as_array) == Some(&expected) {
+        return;
+    }
+    if std::env::var_os("TIDINGS_BLESS").is_none_or(|v| v != "1") {
+        panic!(
+            "docs/openapi.json: {pointer} is not {values:?} (from the server's ErrorCode and ErrorType); \
+             regenerate it with `TIDINGS_BLESS=1 cargo test -p tidings-server --test integration openapi::error_enums`"
+        );
+    }
+    let blessed = splice_enum(&text, prop, values);
+    // Only the array may have moved.
+    let mut want = doc;
+    *want.pointer_mut(&pointer).expect("the enum is there, as splice_enum found it") = Value::Array(expected);
+    assert_eq!(serde_json::from_str::<Value>(&blessed).expect("blessed JSON parses"), want);
+    std::fs::write(path, blessed).expect("write docs/openapi.json");
+}
+
+/// `text` with the `"enum": [...]` array of the Error schema's `prop`
+/// replaced by `values`, in the file's style (two spaces an indent, one
+/// item a line).
+fn splice_enum(text: &str, prop: &str, values: &[&str]) -> String {
+    let find = |from: usize, needle: &str| {
+        from + text[from..].find(needle).unwrap_or_else(|| panic!("docs/openapi.json has no {needle} here"))
+    };
+    let schema = find(find(0, "\"schemas\": {"), "\"Error\": {");
+    let schema_end = schema + matching_brace(&text[schema..]);
+    let prop_at = find(find(schema, "\"properties\": {"), &format!("\"{prop}\": {{"));
+    assert!(prop_at < schema_end, "docs/openapi.json: the Error schema has no property {prop:?}");
+    let open = find(prop_at, "{");
+    let close = open + matching_brace(&text[open..]);
+    let start = prop_at
+        + text[prop_at..close].find("\"enum\": [").unwrap_or_else(|| {
+            panic!(
+                "docs/openapi.json: the Error schema's {prop:?} has no \"enum\"; add `\"enum\": []` to it, then bless"
+            )
+        });
+    let end = start + text[start..].find(']').expect("the enum closes") + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &text[line_start..start];
+    let mut out = String::from("\"enum\": [");
+    if values.is_empty() {
+        out.push(']');
+    } else {
+        for (i, v) in values.iter().enumerate() {
+            let comma = if i + 1 < values.len() { "," } else { "" };
+            out.push_str(&format!("\n{indent}  {}{comma}", Value::from(*v)));
+        }
+        out.push_str(&format!("\n{indent}]"));
+    }
+    format!("{}{out}{}", &text[..start], &text[end..])
+}
+
+/// The offset of the `}` closing the object `s` starts with (strings skipped).
+fn matching_brace(s: &str) -> usize {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in s.bytes().enumerate() {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            (true, _) => {}
+            (false, b'"') => in_string = true,
+            (false, b'{') => depth += 1,
+            (false, b'}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced braces in docs/openapi.json")
+}
+
+/// One test for both enums: blessing them from two tests at once would
+/// have each write over the other's change.
+#[test]
+fn error_enums_match_error_code_and_error_type() {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    check_error_enum("code", &codes);
+    let types: Vec<&str> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
+    check_error_enum("type", &types);
 }
