@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::feed::{Entry, Feed};
+
 const DAY: i64 = 86_400_000_000;
 
 /// The name under which an `identify` call's traits are given to
@@ -676,6 +678,24 @@ impl Accumulator {
             by_stage: table(by_stage),
             by_variant: table(by_variant),
         }
+    }
+}
+
+/// From the log: an `identify` gives its traits only when it carries a
+/// prediction (the only trait read), so the others stay unparsed; of the
+/// other calls, only the events [`Accumulator::reads`] are parsed.
+impl Feed for Accumulator {
+    fn feed(&mut self, x: &Entry<'_>) {
+        let e = x.event();
+        if e.kind == tidings_model::MessageType::Identify {
+            if e.body.contains("predicted_clv") {
+                let traits = &x.body()["traits"];
+                self.add(LogEvent { profile: e.profile.0, name: TRAITS, timestamp: e.timestamp, properties: traits });
+            }
+            return;
+        }
+        let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { return };
+        self.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: x.properties() });
     }
 }
 
