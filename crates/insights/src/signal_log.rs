@@ -166,8 +166,11 @@ impl Feed for SignalLog {
         let e = x.event();
         let track = e.kind == tidings_model::MessageType::Track;
         let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
-        let properties =
-            if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) { x.properties() } else { &Value::Null };
+        let properties = if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
+            x.properties()
+        } else {
+            &Value::Null
+        };
         self.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties });
     }
 }

@@ -32,8 +32,8 @@ use crate::error::InsightsError;
 pub use bgnbd::{BgNbd, BgNbdFit};
 pub use gamma_gamma::{GammaGamma, GammaGammaFit, WEEKS_PER_MONTH, clv};
 pub use pareto::{ParetoNbd, ParetoNbdFit};
-pub use purchases::{PurchaseHistory, PurchaseLog};
 pub use prepare::{CustomerSummary, HoldoutRow, Transaction, calibration_and_holdout, day_number, summarize};
+pub use purchases::{PurchaseHistory, PurchaseLog};
 
 /// One customer's repeat-purchase history at the calibration end.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
