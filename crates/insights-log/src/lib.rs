@@ -151,6 +151,10 @@ pub fn experiment_exposures(
     Ok(log.finish())
 }
 
+/// A buyer: the id the profile shows, and its purchases as (UTC day
+/// number, value), oldest first.
+pub type Buyer = (String, Vec<(i32, f64)>);
+
 /// Every buyer's purchases (`event`, worth its `value` property) up to
 /// `until`, by profile id, each under the id the profile shows (its user
 /// id, else its first anonymous id; profiles with neither are left out).
@@ -162,7 +166,7 @@ pub fn purchase_histories(
     value: &str,
     until: Micros,
     progress: &mut dyn FnMut(i64),
-) -> Result<Vec<(String, Vec<(i32, f64)>)>> {
+) -> Result<Vec<Buyer>> {
     let mut log = PurchaseLog::new(event, value, until);
     scan_with_progress(store, ws, &mut log, progress)?;
     let mut out = Vec::new();
