@@ -18,14 +18,15 @@
 //! while the arms' sizes disagree with the planned split (sample-ratio
 //! mismatch, p < 0.001).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::json;
+use tidings_insights::exposure::Exposures;
 use tidings_insights::report::{ReportOptions, VariationInput, analyze_experiment};
 use tidings_journeys::Journey;
 use tidings_journeys::definition::{ExperimentPlan, StepKind, Trigger};
 use tidings_model::time::{HOUR, format_time};
-use tidings_model::{Micros, ProfileId, StoredEvent};
+use tidings_model::{Micros, StoredEvent};
 use tidings_store::learnings::Learning;
 
 /// The sequential test's level.
@@ -41,10 +42,9 @@ struct Trial {
     plan: ExperimentPlan,
     /// Arm names (step ids) with their planned percent; the control first.
     arms: Vec<(String, u32)>,
-    /// First exposure per profile: (time, arm index, converted).
-    exposed: HashMap<ProfileId, (Micros, usize, bool)>,
-    /// Profiles seen in more than one arm: left out.
-    mixed: HashSet<ProfileId>,
+    /// First exposure per profile (arm index), in log order; profiles seen
+    /// in more than one arm are left out.
+    exposures: Exposures<usize>,
 }
 
 /// The experiments of the journeys, and the winners decided so far.
@@ -89,8 +89,7 @@ impl Trials {
                         segment: Some(who(j)),
                         plan: plan.clone(),
                         arms,
-                        exposed: HashMap::new(),
-                        mixed: HashSet::new(),
+                        exposures: Exposures::new(plan.window),
                     },
                 );
             }
@@ -114,9 +113,8 @@ impl Trials {
             return;
         }
         let Some(name) = e.event.as_deref() else { return };
-        if name == "Experiment Viewed" {
-            let body: Value = serde_json::from_str(&e.body).unwrap_or_default();
-            let props = &body["properties"];
+        if name == tidings_model::event::EXPERIMENT_VIEWED {
+            let props = &e.body.parts().properties;
             let Some(trial) = props["experiment_id"].as_str().and_then(|x| self.running.get_mut(x)) else { return };
             if props["phase"] == "rollout" {
                 return;
@@ -125,24 +123,12 @@ impl Trials {
             else {
                 return; // the holdout, or an arm no longer in the journey
             };
-            match trial.exposed.get(&e.profile) {
-                None => {
-                    trial.exposed.insert(e.profile, (e.timestamp, arm, false));
-                }
-                Some(&(_, a, _)) if a != arm => {
-                    trial.mixed.insert(e.profile);
-                }
-                Some(_) => {}
-            }
+            trial.exposures.expose(e.profile, e.timestamp, arm);
             return;
         }
         for t in self.running.values_mut() {
-            if t.plan.metric == name
-                && let Some(x) = t.exposed.get_mut(&e.profile)
-                && e.timestamp >= x.0
-                && e.timestamp <= x.0.saturating_add(t.plan.window)
-            {
-                x.2 = true;
+            if t.plan.metric == name {
+                t.exposures.convert(e.profile, e.timestamp, 0.0);
             }
         }
     }
@@ -174,12 +160,9 @@ impl Trials {
 /// The decision on one experiment at `now`, if the test has reached one.
 fn decide(key: &str, t: &Trial, now: Micros) -> Option<Learning> {
     let mut counts = vec![(0u64, 0u64); t.arms.len()];
-    for (p, &(at, arm, converted)) in &t.exposed {
-        if t.mixed.contains(p) || at.saturating_add(t.plan.window) > now {
-            continue;
-        }
-        counts[arm].0 += 1;
-        counts[arm].1 += u64::from(converted);
+    for x in t.exposures.settled(now) {
+        counts[x.arm].0 += 1;
+        counts[x.arm].1 += u64::from(x.converted);
     }
     if counts.iter().any(|c| c.0 == 0) {
         return None;
@@ -253,15 +236,19 @@ fn decide(key: &str, t: &Trial, now: Micros) -> Option<Learning> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidings_model::ProfileId;
 
     /// A trial whose arms had `counts` (exposed, converted), all matured by day 10.
     fn trial(counts: &[(u64, u64)], percents: &[u32]) -> Trial {
         let names = ["a", "b", "c"];
-        let mut exposed = HashMap::new();
+        let mut exposures = Exposures::new(HOUR);
         let mut p = 0i64;
         for (arm, &(n, k)) in counts.iter().enumerate() {
             for i in 0..n {
-                exposed.insert(ProfileId(p), (0, arm, i < k));
+                exposures.expose(ProfileId(p), 0, arm);
+                if i < k {
+                    exposures.convert(ProfileId(p), 0, 0.0);
+                }
                 p += 1;
             }
         }
@@ -270,8 +257,7 @@ mod tests {
             segment: None,
             plan: ExperimentPlan { rollout: true, window: HOUR, ..ExperimentPlan::default() },
             arms: names.iter().zip(percents).map(|(n, &pct)| (n.to_string(), pct)).collect(),
-            exposed,
-            mixed: HashSet::new(),
+            exposures,
         }
     }
 

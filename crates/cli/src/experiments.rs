@@ -3,10 +3,12 @@
 //! `Experiment Viewed` for the experiment; profiles exposed to more than one
 //! variation are excluded and counted; the metric is an event within a
 //! window after exposure (a rate), optionally with a value property (a mean
-//! per exposed profile, zero for those who did not convert).
+//! per exposed profile, zero for those who did not convert). The exposures
+//! come from one read of the log ([`tidings_insights_log::experiment_exposures`],
+//! counted by [`tidings_insights::exposure`], as the runner counts them).
 
 use crate::config::Config;
-use crate::history::{body, for_each_profile, parse_duration, traits_as_of};
+use crate::history::{log_bar, parse_duration};
 use crate::open::{open_store, workspace};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use tidings_insights::ab::Summary;
+use tidings_insights::exposure::{ExperimentQuery, ExposureOutcome};
 use tidings_insights::report::{ExperimentAnalysis, ExperimentReport, ReportOptions, VariationInput};
 use tidings_insights::report::{analyze_experiment, experiment_report};
 use tidings_model::Micros;
@@ -115,21 +118,6 @@ pub struct ReportArgs {
     pub quiet: bool,
 }
 
-/// One exposed profile's outcome.
-struct Exposure {
-    variation: String,
-    converted: bool,
-    value: f64,
-    /// The breakdown groups the profile belongs to (a trait's value, a segment).
-    groups: Vec<String>,
-}
-
-enum Seen {
-    Exposed(Exposure),
-    /// Exposed to more than one variation.
-    Mixed,
-}
-
 /// Running count, mean and sum of squared deviations (Welford).
 #[derive(Default, Clone)]
 struct Acc {
@@ -161,14 +149,6 @@ impl Acc {
             planned_weight: None,
         }
     }
-}
-
-fn str_prop(props: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match props.get(*k) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 pub fn run(args: ExperimentsArgs) -> Result<()> {
@@ -297,73 +277,27 @@ fn report(a: ReportArgs) -> Result<()> {
     let config = Config::load(&a.data)?;
     let store = open_store(&a.data, &config, Mode::ReadOnly)?;
     let ws = workspace(store.as_ref(), a.workspace.as_deref().unwrap_or(config.workspace_name()))?;
-    let seen = for_each_profile(&store, ws, a.quiet, |_, history| {
-        let mut first: Option<(Micros, String)> = None;
-        let mut mixed = false;
-        for e in history.iter().filter(|e| e.event.as_deref() == Some("Experiment Viewed")) {
-            let props = body(e).remove("properties").unwrap_or(Value::Null);
-            if str_prop(&props, &["experiment_id", "experiment_name"]).as_deref() != Some(a.experiment.as_str()) {
-                continue;
-            }
-            let Some(variation) = str_prop(&props, &["variation_name", "variation_id"]) else { continue };
-            match &first {
-                None => first = Some((e.timestamp, variation)),
-                Some((_, v)) if *v != variation => mixed = true,
-                Some(_) => {}
-            }
-        }
-        let (at, variation) = first?;
-        if mixed {
-            return Some(Seen::Mixed);
-        }
-        let mut converted = false;
-        let mut value = 0.0;
-        for e in history.iter().filter(|e| {
-            e.event.as_deref() == Some(a.metric.as_str()) && e.timestamp >= at && e.timestamp <= at + window
-        }) {
-            converted = true;
-            if let Some(p) = &a.value {
-                value += body(e)
-                    .get("properties")
-                    .and_then(|props| props.get(p))
-                    .and_then(Value::as_f64)
-                    .filter(|v| v.is_finite())
-                    .unwrap_or(0.0);
-            }
-        }
-        let mut groups: Vec<String> = if a.by.is_empty() {
-            Vec::new()
-        } else {
-            let traits = traits_as_of(history, at);
-            a.by.iter()
-                .map(|t| {
-                    let v = match traits.values.get(t) {
-                        None | Some(Value::Null) => "(none)".to_string(),
-                        Some(Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                    };
-                    if a.by.len() == 1 { v } else { format!("{t}={v}") }
-                })
-                .collect()
-        };
-        if a.by_segment {
-            groups.extend(segments_at(history, at).into_iter().map(|s| format!("in segment {s}")));
-        }
-        Some(Seen::Exposed(Exposure { variation, converted, value, groups }))
+    let query = ExperimentQuery {
+        experiment: a.experiment.clone(),
+        metric: a.metric.clone(),
+        window,
+        value: a.value.clone(),
+        traits: a.by.clone(),
+        segments: a.by_segment,
+    };
+    let bar = log_bar(store.as_ref(), ws, a.quiet)?;
+    let seen = tidings_insights_log::experiment_exposures(store.as_ref(), ws, query, &mut |seq| {
+        bar.set_position(seq.max(0) as u64)
     })?;
+    bar.finish_and_clear();
 
     let mut overall: BTreeMap<String, Acc> = BTreeMap::new();
     let mut by: BTreeMap<String, BTreeMap<String, Acc>> = BTreeMap::new();
-    let mut excluded = 0u64;
-    for s in &seen {
-        match s {
-            Seen::Mixed => excluded += 1,
-            Seen::Exposed(x) => {
-                overall.entry(x.variation.clone()).or_default().add(x.converted, x.value);
-                for g in &x.groups {
-                    by.entry(g.clone()).or_default().entry(x.variation.clone()).or_default().add(x.converted, x.value);
-                }
-            }
+    let excluded = seen.mixed;
+    for x in &seen.exposed {
+        overall.entry(x.variation.clone()).or_default().add(x.converted, x.value);
+        for g in groups(&a, x) {
+            by.entry(g).or_default().entry(x.variation.clone()).or_default().add(x.converted, x.value);
         }
     }
     if overall.is_empty() {
@@ -425,32 +359,18 @@ fn report(a: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-/// The segments a profile was in at `at`, from its `Segment Entered` and
-/// `Segment Exited` events up to then, sorted.
-fn segments_at(history: &[tidings_model::StoredEvent], at: Micros) -> Vec<String> {
-    let mut changes: Vec<(Micros, i64, String, bool)> = history
-        .iter()
-        .filter(|e| e.timestamp <= at)
-        .filter_map(|e| {
-            let entered = match e.event.as_deref() {
-                Some("Segment Entered") => true,
-                Some("Segment Exited") => false,
-                _ => return None,
-            };
-            let segment = str_prop(body(e).get("properties")?, &["segment"])?;
-            Some((e.timestamp, e.seq, segment, entered))
-        })
-        .collect();
-    changes.sort();
-    let mut now = std::collections::BTreeSet::new();
-    for (_, _, s, entered) in changes {
-        if entered {
-            now.insert(s);
-        } else {
-            now.remove(&s);
-        }
-    }
-    now.into_iter().collect()
+/// The breakdown groups of an exposed profile: each `--by` trait's value
+/// at exposure, then each segment it was in (`--by-segment`).
+fn groups(a: &ReportArgs, x: &ExposureOutcome) -> Vec<String> {
+    let traits = a.by.iter().zip(&x.traits).map(|(t, v)| {
+        let v = match v {
+            None | Some(Value::Null) => "(none)".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if a.by.len() == 1 { v } else { format!("{t}={v}") }
+    });
+    traits.chain(x.segments.iter().map(|s| format!("in segment {s}"))).collect()
 }
 
 fn pct(x: f64) -> String {

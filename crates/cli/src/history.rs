@@ -1,13 +1,12 @@
-//! Reading stored histories for the analytical commands: every live
-//! profile of a workspace with its events in time order, in parallel, with
-//! a progress bar.
+//! Reading stored histories for the segment commands: every live profile
+//! of a workspace with its events in time order, in parallel, with a
+//! progress bar; and the progress bar of the insights commands, which read
+//! the log once instead (`tidings-insights-log`).
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
 use std::sync::Arc;
-use tidings_model::traits::Traits;
-use tidings_model::{MessageType, Micros, ProfileId, StoredEvent, WorkspaceId};
+use tidings_model::{ProfileId, StoredEvent, WorkspaceId};
 use tidings_store::{Profile, Store};
 
 /// Profile ids fetched per page.
@@ -68,25 +67,17 @@ where
     Ok(all)
 }
 
-/// The JSON body of a stored event.
-pub fn body(e: &StoredEvent) -> Map<String, Value> {
-    match serde_json::from_str(&e.body) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-/// The traits a profile had at `at`: identify and group messages up to then, by event time.
-pub fn traits_as_of(history: &[StoredEvent], at: Micros) -> Traits {
-    let mut t = Traits::default();
-    for e in history.iter().filter(|e| e.timestamp <= at) {
-        if matches!(e.kind, MessageType::Identify | MessageType::Group)
-            && let Some(Value::Object(new)) = body(e).remove("traits")
-        {
-            t.apply(&new, e.timestamp);
-        }
-    }
-    t
+/// A progress bar over a read of the whole log (its positions up to the
+/// newest), hidden when `quiet`.
+pub fn log_bar(store: &dyn Store, ws: WorkspaceId, quiet: bool) -> Result<ProgressBar> {
+    let last = store.stats(ws)?.last_seq.max(0) as u64;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(last) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} reading the log [{bar:30}] {pos}/{len} ({eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    Ok(bar)
 }
 
 /// Parses a duration like `14d`, `12h`, `30m`, `2w`, `45s` (the journeys' format).

@@ -6,11 +6,11 @@
 //! happened by E) shows how well the model predicts on this data.
 
 use crate::config::Config;
-use crate::history::{body, for_each_profile, parse_duration};
+use crate::history::{log_bar, parse_duration};
 use crate::open::{open_store, workspace};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use tidings_insights::btyd::{BgNbd, BgNbdFit, GammaGamma, GammaGammaFit, Transaction, clv, summarize};
@@ -150,19 +150,13 @@ pub fn predict(
 ) -> Result<Predictions> {
     let end_day = i32::try_from(as_of.div_euclid(DAY)).context("--as-of is out of range")?;
 
-    // (user id, purchases as (day, value)), purchases up to as_of.
-    let buyers: Vec<(String, Vec<(i32, f64)>)> = for_each_profile(store, ws, quiet, |p, history| {
-        let purchases: Vec<(i32, f64)> = history
-            .iter()
-            .filter(|e| e.event.as_deref() == Some(m.event.as_str()) && e.timestamp <= as_of)
-            .map(|e| {
-                let v = body(e).get("properties").and_then(|p| p.get(&m.value)).and_then(Value::as_f64);
-                (e.timestamp.div_euclid(DAY) as i32, v.filter(|v| v.is_finite()).unwrap_or(0.0))
-            })
-            .collect();
-        let id = p.display_id()?;
-        (!purchases.is_empty()).then_some((id, purchases))
-    })?;
+    // (user id, purchases as (day, value)), purchases up to as_of, from one read of the log.
+    let bar = log_bar(store.as_ref(), ws, quiet)?;
+    let buyers: Vec<(String, Vec<(i32, f64)>)> =
+        tidings_insights_log::purchase_histories(store.as_ref(), ws, &m.event, &m.value, as_of, &mut |seq| {
+            bar.set_position(seq.max(0) as u64)
+        })?;
+    bar.finish_and_clear();
     if buyers.len() < 10 {
         bail!(
             "only {} profiles have a {:?} by {}; the models need more buyers",

@@ -51,7 +51,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             .with_context(|| format!("--as-of {t:?}: give an RFC 3339 time like 2026-03-01T00:00:00Z"))?,
         None => newest_event(store.as_ref(), ws)?,
     };
-    let query = tidings_server::api::SignalQuery {
+    let query = tidings_insights_log::SignalQuery {
         as_of,
         lookback: duration("lookback", &a.lookback)?,
         horizon: duration("horizon", &a.horizon)?,
@@ -59,7 +59,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         options: tidings_insights::signals::SignalOptions { min_relative_lift: a.min_lift, ..Default::default() },
     };
     // One read of the log for both the email tables and the signals.
-    let (o, signals) = tidings_server::api::email_outcomes_and_signals(store.as_ref(), ws, window, &query)?;
+    let (o, signals) = tidings_insights_log::email_outcomes_and_signals(store.as_ref(), ws, window, &query)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -209,7 +209,7 @@ pub use tidings_insights::email::{EmailOutcomes as Outcomes, EmailRates as Rates
 
 /// One pass over the log (see [`tidings_insights::email`]).
 pub fn outcomes(store: &dyn Store, ws: tidings_model::WorkspaceId, attribution: i64) -> Result<Outcomes> {
-    Ok(tidings_server::api::email_outcomes(store, ws, attribution)?)
+    Ok(tidings_insights_log::email_outcomes(store, ws, attribution)?)
 }
 
 pub fn rates_table(out: &mut String, label: &str, rows: &BTreeMap<String, Rates>) {

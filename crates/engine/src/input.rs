@@ -105,7 +105,7 @@ impl Observed {
             timestamp: e.timestamp,
             properties: parts.properties.clone(),
             context: if with_context { e.body.context().clone() } else { Value::Null },
-            traits: Observed::traits_of(e.kind, parts.traits.clone()),
+            traits: Observed::traits_of(e.kind, parts.traits_map().cloned()),
         }
     }
 
@@ -120,7 +120,13 @@ impl Observed {
             timestamp: e.timestamp,
             properties: parts.properties,
             context,
-            traits: Observed::traits_of(e.kind, parts.traits),
+            traits: Observed::traits_of(
+                e.kind,
+                match parts.traits {
+                    Value::Object(m) => Some(m),
+                    _ => None,
+                },
+            ),
         }
     }
 

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::feed::{Entry, Feed};
+
 const DAY: i64 = 86_400_000_000;
 
 /// The name under which an `identify` call's traits are given to
@@ -350,19 +352,15 @@ pub fn utc_day(micros: i64) -> String {
     civil_day(micros.div_euclid(DAY))
 }
 
-/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01). A day outside
+/// the calendar `jiff` knows (years -9999 to 9999) prints as its number,
+/// which no real log reaches.
 fn civil_day(days: i64) -> String {
-    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let epoch = jiff::civil::Date::constant(1970, 1, 1);
+    match jiff::Span::new().try_days(days).and_then(|span| epoch.checked_add(span)) {
+        Ok(date) => date.strftime("%Y-%m-%d").to_string(),
+        Err(_) => days.to_string(),
+    }
 }
 
 impl Accumulator {
@@ -680,6 +678,24 @@ impl Accumulator {
             by_stage: table(by_stage),
             by_variant: table(by_variant),
         }
+    }
+}
+
+/// From the log: an `identify` gives its traits only when it carries a
+/// prediction (the only trait read), so the others stay unparsed; of the
+/// other calls, only the events [`Accumulator::reads`] are parsed.
+impl Feed for Accumulator {
+    fn feed(&mut self, x: &Entry<'_>) {
+        let e = x.event();
+        if e.kind == tidings_model::MessageType::Identify {
+            if e.body.contains("predicted_clv") {
+                let traits = x.traits();
+                self.add(LogEvent { profile: e.profile.0, name: TRAITS, timestamp: e.timestamp, properties: traits });
+            }
+            return;
+        }
+        let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { return };
+        self.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: x.properties() });
     }
 }
 

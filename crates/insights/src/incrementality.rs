@@ -13,15 +13,22 @@
 //! - Incremental conversions = difference × treated profiles.
 //! - The pooled two-proportion z-test of the difference.
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::ab::{CiMethod, Variance, proportion_ci, two_proportion_ztest};
 use crate::error::{InsightsError, counts, open_unit};
 use crate::special::norm_isf;
 
-/// Lift of a treated group over its holdout.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Incrementality {
+/// Two rates compared: a treated group (or the profiles with a signal)
+/// against its holdout (or the profiles without). [`incrementality`]
+/// computes it; outcome reports and signal analyses adjust its p-values.
+///
+/// Each of the three reports has published its own subset of these fields
+/// (and outcome reports their own name for the incremental count), so the
+/// serialized form follows the report the comparison was made for; see
+/// [`RateComparison::for_outcomes`] and [`RateComparison::for_signals`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateComparison {
     /// Treated conversion rate.
     pub treated_rate: f64,
     /// Holdout conversion rate.
@@ -32,18 +39,94 @@ pub struct Incrementality {
     pub diff_ci_low: f64,
     /// Newcombe interval of the difference, high.
     pub diff_ci_high: f64,
-    /// treated_rate / holdout_rate.
+    /// treated_rate / holdout_rate (relative lift + 1); null when either
+    /// group has no conversions.
     pub ratio: Option<f64>,
-    /// Log-ratio interval, low.
+    /// Katz log interval, low.
     pub ratio_ci_low: Option<f64>,
-    /// Log-ratio interval, high.
+    /// Katz log interval, high.
     pub ratio_ci_high: Option<f64>,
     /// diff × treated profiles: conversions the treatment caused.
     pub incremental_conversions: f64,
-    /// Pooled z of treated against holdout.
+    /// Pooled z, positive when the treated rate is higher.
     pub z: f64,
     /// Its two-sided p-value.
     pub p: f64,
+    /// Holm-adjusted across the comparisons of a report; `p` until adjusted.
+    pub p_holm: f64,
+    /// Benjamini-Hochberg-adjusted across the comparisons of a report; `p`
+    /// until adjusted.
+    pub p_bh: f64,
+    shown: Shown,
+}
+
+/// Which report's fields the serialized form has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// Rates, difference, ratio, incremental conversions, z, p.
+    Incrementality,
+    /// The method, difference, ratio, z, p, Holm and the incremental count
+    /// (as `incremental`).
+    Outcomes(&'static str),
+    /// Difference, ratio, z, p, Holm and Benjamini-Hochberg.
+    Signals,
+}
+
+impl RateComparison {
+    /// The same comparison as outcome reports show it, made by `method`.
+    pub fn for_outcomes(self, method: &'static str) -> RateComparison {
+        RateComparison { shown: Shown::Outcomes(method), ..self }
+    }
+
+    /// The same comparison as signal analyses show it.
+    pub fn for_signals(self) -> RateComparison {
+        RateComparison { shown: Shown::Signals, ..self }
+    }
+
+    /// How the comparison was made, when its report says so.
+    pub fn method(&self) -> Option<&'static str> {
+        match self.shown {
+            Shown::Outcomes(m) => Some(m),
+            Shown::Incrementality | Shown::Signals => None,
+        }
+    }
+}
+
+impl Serialize for RateComparison {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("RateComparison", 11)?;
+        match self.shown {
+            Shown::Incrementality => {
+                s.serialize_field("treated_rate", &self.treated_rate)?;
+                s.serialize_field("holdout_rate", &self.holdout_rate)?;
+            }
+            Shown::Outcomes(method) => s.serialize_field("method", method)?,
+            Shown::Signals => {}
+        }
+        s.serialize_field("diff", &self.diff)?;
+        s.serialize_field("diff_ci_low", &self.diff_ci_low)?;
+        s.serialize_field("diff_ci_high", &self.diff_ci_high)?;
+        s.serialize_field("ratio", &self.ratio)?;
+        s.serialize_field("ratio_ci_low", &self.ratio_ci_low)?;
+        s.serialize_field("ratio_ci_high", &self.ratio_ci_high)?;
+        if self.shown == Shown::Incrementality {
+            s.serialize_field("incremental_conversions", &self.incremental_conversions)?;
+        }
+        s.serialize_field("z", &self.z)?;
+        s.serialize_field("p", &self.p)?;
+        match self.shown {
+            Shown::Incrementality => {}
+            Shown::Outcomes(_) => {
+                s.serialize_field("p_holm", &self.p_holm)?;
+                s.serialize_field("incremental", &self.incremental_conversions)?;
+            }
+            Shown::Signals => {
+                s.serialize_field("p_holm", &self.p_holm)?;
+                s.serialize_field("p_bh", &self.p_bh)?;
+            }
+        }
+        s.end()
+    }
 }
 
 /// Incrementality of `treated_conversions` of `treated` over
@@ -54,7 +137,7 @@ pub fn incrementality(
     holdout_conversions: u64,
     holdout: u64,
     alpha: f64,
-) -> Result<Incrementality, InsightsError> {
+) -> Result<RateComparison, InsightsError> {
     counts("treated group", treated_conversions, treated)?;
     counts("holdout group", holdout_conversions, holdout)?;
     open_unit("alpha", alpha)?;
@@ -75,7 +158,7 @@ pub fn incrementality(
         (None, None, None)
     };
     let test = two_proportion_ztest(treated_conversions, treated, holdout_conversions, holdout, Variance::Pooled)?;
-    Ok(Incrementality {
+    Ok(RateComparison {
         treated_rate: pt,
         holdout_rate: ph,
         diff,
@@ -87,6 +170,9 @@ pub fn incrementality(
         incremental_conversions: diff * nt,
         z: test.z,
         p: test.p,
+        p_holm: test.p,
+        p_bh: test.p,
+        shown: Shown::Incrementality,
     })
 }
 

@@ -7,7 +7,11 @@
 //!
 //! Architecture invariant: this crate does no I/O and reads no clock.
 //! Callers aggregate events into counts, sums and transactions; dates are
-//! plain day numbers.
+//! plain day numbers. The collectors that read the event log take its
+//! entries one at a time through [`feed::Feed`] (the email accumulator, the
+//! signal log, an experiment's exposures, purchase histories); the loop that
+//! pages through the store is `tidings-insights-log`'s, so one read of the
+//! log can feed several of them.
 //!
 //! # Experiments ([`ab`], [`report`], [`incrementality`], [`outcomes`])
 //!
@@ -26,7 +30,8 @@
 //! | [`ab::adjust_p_values`] | Bonferroni, Holm, Benjamini-Hochberg | Holm 1979; Benjamini & Hochberg 1995 |
 //! | [`ab::msprt_p_values`], [`ab::Msprt`] | always-valid sequential p-value | Johari, Koomen, Pekelis & Walsh 2022 |
 //! | [`report::experiment_report`] | the `experiments report` JSON | `spec/insights.md` |
-//! | [`incrementality::incrementality`] | treated vs holdout: difference and ratio with CIs | Newcombe 1998; Katz et al. 1978 |
+//! | [`incrementality::incrementality`], [`incrementality::RateComparison`] | treated vs holdout: difference and ratio with CIs (the one comparison of two rates, in outcomes and signals too) | Newcombe 1998; Katz et al. 1978 |
+//! | [`exposure::Exposures`], [`exposure::ExperimentLog`] | first exposure per profile, mixed profiles, conversions within the window after (the report's and the runner's count) | `spec/insights.md` |
 //! | [`outcomes::analyze_outcomes`], [`outcomes::OutcomeTally`] | per-recipient outcomes of a test: rates, revenue per recipient, lifts over the holdout, by attribute | Welch 1947; Holm 1979; and the above |
 //!
 //! # Signals ([`signals`], [`signal_log`])
@@ -42,6 +47,7 @@
 //!
 //! | function | computes | reference |
 //! | --- | --- | --- |
+//! | [`btyd::PurchaseLog`] | each buyer's purchases from the log, by UTC day | `spec/insights.md` |
 //! | [`btyd::summarize`] | (x, t_x, T, monetary) from transactions, by calendar day | Fader, Hardie & Lee 2005; `spec/insights.md` |
 //! | [`btyd::calibration_and_holdout`] | calibration summary plus holdout purchases | `lifetimes` |
 //! | [`btyd::BgNbd::fit`] | BG/NBD maximum likelihood | Fader, Hardie & Lee 2005, Marketing Science |
@@ -59,6 +65,8 @@ pub mod ab;
 pub mod btyd;
 pub mod email;
 mod error;
+pub mod exposure;
+pub mod feed;
 pub mod incrementality;
 mod optim;
 pub mod outcomes;

@@ -47,6 +47,7 @@ use crate::ab::{
     welch_ttest,
 };
 use crate::error::{InsightsError, open_unit, positive};
+pub use crate::incrementality::RateComparison;
 use crate::incrementality::incrementality;
 use crate::special::{norm_isf, t_ppf};
 
@@ -410,34 +411,6 @@ pub struct Comparison {
     pub revenue: MeanComparison,
 }
 
-/// Two rates compared.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct RateComparison {
-    /// How.
-    pub method: &'static str,
-    /// Treatment rate - control rate.
-    pub diff: f64,
-    /// Newcombe interval, low.
-    pub diff_ci_low: f64,
-    /// Newcombe interval, high.
-    pub diff_ci_high: f64,
-    /// Treatment rate / control rate (relative lift + 1); null when either
-    /// arm has no events.
-    pub ratio: Option<f64>,
-    /// Katz log interval, low.
-    pub ratio_ci_low: Option<f64>,
-    /// Katz log interval, high.
-    pub ratio_ci_high: Option<f64>,
-    /// Pooled z, positive when the treatment rate is higher.
-    pub z: f64,
-    /// Two-sided p-value.
-    pub p: f64,
-    /// Holm-adjusted across the treatment arms.
-    pub p_holm: f64,
-    /// diff × treatment recipients: events the treatment added.
-    pub incremental: f64,
-}
-
 /// Two means per recipient compared.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MeanComparison {
@@ -575,20 +548,7 @@ impl Context<'_> {
     }
 
     fn rates(&self, ct: u64, nt: u64, cc: u64, nc: u64) -> Result<RateComparison, InsightsError> {
-        let r = incrementality(ct, nt, cc, nc, self.alpha)?;
-        Ok(RateComparison {
-            method: RATE_METHOD,
-            diff: r.diff,
-            diff_ci_low: r.diff_ci_low,
-            diff_ci_high: r.diff_ci_high,
-            ratio: r.ratio,
-            ratio_ci_low: r.ratio_ci_low,
-            ratio_ci_high: r.ratio_ci_high,
-            z: r.z,
-            p: r.p,
-            p_holm: r.p,
-            incremental: r.incremental_conversions,
-        })
+        Ok(incrementality(ct, nt, cc, nc, self.alpha)?.for_outcomes(RATE_METHOD))
     }
 
     fn means(&self, t: &Cell, c: &Cell) -> MeanComparison {

@@ -22,12 +22,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::email::LogEvent;
-use crate::signals::{Signal, SignalKind};
+use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
 
-const SEGMENT_ENTERED: &str = "Segment Entered";
-const SEGMENT_EXITED: &str = "Segment Exited";
-const STAGE_CHANGED: &str = "Stage Changed";
+use crate::email::LogEvent;
+use crate::feed::{Entry, Feed};
+use crate::signals::{Signal, SignalKind};
 
 /// Collects signals and conversions from log events fed in any order.
 #[derive(Debug)]
@@ -156,6 +155,23 @@ impl SignalLog {
             signals.push(Signal::new(&label, SignalKind::Event, dense(&mut ps.into_iter())));
         }
         CollectedSignals { profiles, converters, signals }
+    }
+}
+
+/// From the log: pages and screens make a profile exist too (as `""`);
+/// the events named in rules are track calls. Only the engine's change
+/// events have their properties read, so other bodies stay unparsed.
+impl Feed for SignalLog {
+    fn feed(&mut self, x: &Entry<'_>) {
+        let e = x.event();
+        let track = e.kind == tidings_model::MessageType::Track;
+        let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
+        let properties = if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
+            x.properties()
+        } else {
+            &Value::Null
+        };
+        self.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties });
     }
 }
 

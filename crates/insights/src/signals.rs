@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ab::{Adjustment, adjust_p_values, plan_two_proportions};
 use crate::error::{InsightsError, open_unit, positive};
-use crate::incrementality::incrementality;
+use crate::incrementality::{RateComparison, incrementality};
 
 /// What a signal is derived from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,35 +166,10 @@ pub struct SignalStats {
     pub below_min_coverage: bool,
     /// With against without; null when either side is empty or coverage is
     /// below the minimum.
-    pub comparison: Option<SignalComparison>,
+    pub comparison: Option<RateComparison>,
     /// For segments: fewer profiles than `required_segment_size`; null for
     /// other kinds and when the required size is undefined.
     pub too_small: Option<bool>,
-}
-
-/// Profiles with a signal against those without.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SignalComparison {
-    /// rate_with - rate_without.
-    pub diff: f64,
-    /// Newcombe interval, low.
-    pub diff_ci_low: f64,
-    /// Newcombe interval, high.
-    pub diff_ci_high: f64,
-    /// rate_with / rate_without; null when either side has no conversions.
-    pub ratio: Option<f64>,
-    /// Katz log interval, low.
-    pub ratio_ci_low: Option<f64>,
-    /// Katz log interval, high.
-    pub ratio_ci_high: Option<f64>,
-    /// Pooled z, positive when profiles with the signal convert more.
-    pub z: f64,
-    /// Two-sided p-value.
-    pub p: f64,
-    /// Holm-adjusted across the compared signals.
-    pub p_holm: f64,
-    /// Benjamini-Hochberg-adjusted across the compared signals.
-    pub p_bh: f64,
 }
 
 /// Two segments that nearly coincide.
@@ -248,19 +223,10 @@ pub fn analyze_signals(
         let coverage = f64::from(count) / n;
         let below_min_coverage = coverage < options.min_coverage;
         let comparison = if count > 0 && rest > 0 && !below_min_coverage {
-            let r = incrementality(u64::from(with), u64::from(count), u64::from(without), u64::from(rest), alpha)?;
-            Some(SignalComparison {
-                diff: r.diff,
-                diff_ci_low: r.diff_ci_low,
-                diff_ci_high: r.diff_ci_high,
-                ratio: r.ratio,
-                ratio_ci_low: r.ratio_ci_low,
-                ratio_ci_high: r.ratio_ci_high,
-                z: r.z,
-                p: r.p,
-                p_holm: r.p,
-                p_bh: r.p,
-            })
+            Some(
+                incrementality(u64::from(with), u64::from(count), u64::from(without), u64::from(rest), alpha)?
+                    .for_signals(),
+            )
         } else {
             None
         };

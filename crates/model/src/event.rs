@@ -79,8 +79,15 @@ pub struct Body {
 pub struct Parts {
     /// The `properties` object (`Null` when absent or not an object).
     pub properties: Value,
+    /// The `traits` object (`Null` when absent or not an object).
+    pub traits: Value,
+}
+
+impl Parts {
     /// The `traits` object, when the message has one.
-    pub traits: Option<Map<String, Value>>,
+    pub fn traits_map(&self) -> Option<&Map<String, Value>> {
+        self.traits.as_object()
+    }
 }
 
 static NO_PROPERTIES: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
@@ -109,8 +116,8 @@ impl Body {
             }
             let raw: Raw = serde_json::from_str(&self.text).unwrap_or_default();
             let traits = match raw.traits {
-                Some(Value::Object(m)) => Some(m),
-                _ => None,
+                Some(t @ Value::Object(_)) => t,
+                _ => Value::Null,
             };
             Parts { properties: raw.properties, traits }
         })
@@ -259,6 +266,6 @@ mod tests {
         assert!(!is_activity(MessageType::Identify, None));
         assert_eq!(e.body.properties()["a"], 1);
         assert_eq!(e.body.context()["ip"], "x");
-        assert_eq!(e.body.parts().traits, None);
+        assert_eq!(e.body.parts().traits_map(), None);
     }
 }

@@ -42,146 +42,6 @@ fn duration(name: &str, text: &str, code: ErrorCode) -> Result<tidings_model::Mi
         .ok_or_else(|| ApiError::new(code, format!("{name} {text:?} is not a duration like 5d or 72h")))
 }
 
-/// One log entry, its JSON body parsed at most once, however many readers want it.
-struct Entry<'a> {
-    e: &'a tidings_model::StoredEvent,
-    body: std::cell::OnceCell<Value>,
-}
-
-impl Entry<'_> {
-    fn body(&self) -> &Value {
-        self.body.get_or_init(|| serde_json::from_str(&self.e.body).unwrap_or_default())
-    }
-}
-
-/// Reads the whole log once, in order, handing each entry to every reader.
-fn scan_log(
-    store: &dyn tidings_store::Store,
-    ws: WorkspaceId,
-    mut read: impl FnMut(&Entry<'_>),
-) -> tidings_store::Result<()> {
-    let mut after = 0;
-    loop {
-        let page = store.scan(ws, after, 10_000)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            read(&Entry { e, body: std::cell::OnceCell::new() });
-        }
-    }
-    Ok(())
-}
-
-/// Feeds one entry to the email report's accumulator.
-fn feed_email(acc: &mut tidings_insights::email::Accumulator, x: &Entry<'_>) {
-    use tidings_insights::email::{Accumulator, LogEvent, TRAITS};
-    let e = x.e;
-    if e.kind == tidings_model::MessageType::Identify {
-        // Only predictions are read from traits; skip the rest unparsed.
-        if e.body.contains("predicted_clv") {
-            let traits = &x.body()["traits"];
-            acc.add(LogEvent { profile: e.profile.0, name: TRAITS, timestamp: e.timestamp, properties: traits });
-        }
-        return;
-    }
-    let Some(name) = e.event.as_deref().filter(|n| Accumulator::reads(n)) else { return };
-    acc.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties: &x.body()["properties"] });
-}
-
-/// Feeds one entry to the signal analysis.
-fn feed_signals(log: &mut tidings_insights::signal_log::SignalLog, x: &Entry<'_>) {
-    use tidings_insights::email::LogEvent;
-    use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
-    let e = x.e;
-    // Pages and screens make a profile exist; the events named in rules are track calls.
-    let track = e.kind == tidings_model::MessageType::Track;
-    let name = if track { e.event.as_deref().unwrap_or("") } else { "" };
-    let properties = if matches!(name, SEGMENT_ENTERED | SEGMENT_EXITED | STAGE_CHANGED) {
-        &x.body()["properties"]
-    } else {
-        &Value::Null
-    };
-    log.add(LogEvent { profile: e.profile.0, name, timestamp: e.timestamp, properties });
-}
-
-/// What email did, from the event log in one pass: see [`tidings_insights::email`].
-pub fn email_outcomes(
-    store: &dyn tidings_store::Store,
-    ws: WorkspaceId,
-    window: i64,
-) -> tidings_store::Result<tidings_insights::email::EmailOutcomes> {
-    let mut acc = tidings_insights::email::Accumulator::new(window);
-    acc.population(store.stats(ws)?.profiles.max(0) as u64);
-    scan_log(store, ws, |x| feed_email(&mut acc, x))?;
-    Ok(acc.finish())
-}
-
-/// The email report and the signal analysis from one read of the log
-/// (`tidings report` shows both).
-pub fn email_outcomes_and_signals(
-    store: &dyn tidings_store::Store,
-    ws: WorkspaceId,
-    window: i64,
-    q: &SignalQuery,
-) -> tidings_store::Result<(tidings_insights::email::EmailOutcomes, Value)> {
-    let mut acc = tidings_insights::email::Accumulator::new(window);
-    acc.population(store.stats(ws)?.profiles.max(0) as u64);
-    let mut log = signal_log(q);
-    scan_log(store, ws, |x| {
-        feed_email(&mut acc, x);
-        feed_signals(&mut log, x);
-    })?;
-    Ok((acc.finish(), signals_json(log, q)))
-}
-
-/// What the signal analysis looks at: behaviour in the `lookback` before
-/// `as_of - horizon`, conversion (`outcome`) in the `horizon` after it.
-#[derive(Debug, Clone)]
-pub struct SignalQuery {
-    pub as_of: tidings_model::Micros,
-    pub lookback: i64,
-    pub horizon: i64,
-    pub outcome: String,
-    pub options: tidings_insights::signals::SignalOptions,
-}
-
-/// Signal analysis and segment pruning over the event log (see
-/// [`tidings_insights::signal_log`]): the [`SignalReport`] as JSON with
-/// the windows it used.
-///
-/// [`SignalReport`]: tidings_insights::signals::SignalReport
-pub fn signal_report(
-    store: &dyn tidings_store::Store,
-    ws: WorkspaceId,
-    q: &SignalQuery,
-) -> tidings_store::Result<Value> {
-    let mut log = signal_log(q);
-    scan_log(store, ws, |x| feed_signals(&mut log, x))?;
-    Ok(signals_json(log, q))
-}
-
-fn signal_log(q: &SignalQuery) -> tidings_insights::signal_log::SignalLog {
-    let cut = q.as_of.saturating_sub(q.horizon);
-    tidings_insights::signal_log::SignalLog::new(cut, q.lookback, q.horizon, &q.outcome)
-}
-
-/// The analysis of what `log` collected, with the windows it used.
-fn signals_json(log: tidings_insights::signal_log::SignalLog, q: &SignalQuery) -> Value {
-    let cut = q.as_of.saturating_sub(q.horizon);
-    let c = log.finish();
-    let population = u32::try_from(c.profiles.len()).unwrap_or(u32::MAX);
-    let mut v = match tidings_insights::signals::analyze_signals(population, &c.converters, &c.signals, &q.options) {
-        Ok(r) => serde_json::to_value(r).unwrap_or_default(),
-        Err(e) => json!({"population": population, "signals": [], "overlaps": [], "error": e.to_string()}),
-    };
-    v["as_of"] = json!(format_time(q.as_of));
-    v["cut"] = json!(format_time(cut));
-    v["lookback_days"] = json!(q.lookback as f64 / tidings_model::time::DAY as f64);
-    v["horizon_days"] = json!(q.horizon as f64 / tidings_model::time::DAY as f64);
-    v["outcome"] = json!(q.outcome);
-    v
-}
-
 #[derive(Deserialize)]
 struct SignalsQuery {
     as_of: Option<String>,
@@ -216,14 +76,14 @@ async fn signals(
         }
         options.min_relative_lift = l;
     }
-    let query = SignalQuery {
+    let query = tidings_insights_log::SignalQuery {
         as_of,
         lookback,
         horizon,
         outcome: q.outcome.unwrap_or_else(|| "Order Completed".into()),
         options,
     };
-    let v = blocking(&app, move |s| signal_report(s, ws, &query)).await?;
+    let v = blocking(&app, move |s| tidings_insights_log::signal_report(s, ws, &query)).await?;
     Ok(Json(v))
 }
 
@@ -320,7 +180,7 @@ async fn report(
     let ws = admin(&app, &headers).await?;
     let text = q.window.unwrap_or_else(|| "5d".into());
     let window = duration("window", &text, ErrorCode::InvalidWindow)?;
-    let out = blocking(&app, move |s| email_outcomes(s, ws, window)).await?;
+    let out = blocking(&app, move |s| tidings_insights_log::email_outcomes(s, ws, window)).await?;
     let mut v = out.to_json();
     v["window"] = Value::String(text);
     Ok(Json(v))

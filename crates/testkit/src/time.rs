@@ -49,18 +49,16 @@ pub(crate) fn rfc3339_bytes(micros: i64) -> [u8; 24] {
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+/// calendar; days beyond the years `jiff` knows (-9999 to 9999) clamp to
+/// its first or last date.
 pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let epoch = jiff::civil::Date::constant(1970, 1, 1);
+    let date = jiff::Span::new().try_days(z).and_then(|span| epoch.checked_add(span)).unwrap_or(if z < 0 {
+        jiff::civil::Date::MIN
+    } else {
+        jiff::civil::Date::MAX
+    });
+    (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()))
 }
 
 /// Day of the week of a day number, Monday = 0 ... Sunday = 6.

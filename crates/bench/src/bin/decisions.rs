@@ -82,7 +82,7 @@ fn folder(dir: &Path, bin: &Path, history: usize) -> Result<()> {
     std::fs::write(dir.join("segments.rules"), include_str!("../../../cli/playbook/segments.rules"))?;
     std::fs::write(dir.join("journeys/ping.toml"), JOURNEY)?;
     std::fs::write(dir.join("templates/ping_note.html"), TEMPLATE)?;
-    let now = jiff::Timestamp::now().as_microsecond();
+    let now = tidings_model::Clock::now(&tidings_model::WallClock);
     let day = 86_400_000_000i64;
     let time = |t: i64| jiff::Timestamp::from_microsecond(t).expect("in range").to_string();
     let path = dir.join("history.ndjson");

@@ -12,7 +12,8 @@
 //!   "RFM and CLV: using iso-value curves for customer base analysis", JMR 42
 //!   (and Fader & Hardie's note "The Gamma-Gamma model of monetary value").
 //! - [`clv`]: expected purchases × expected spend, discounted monthly.
-//! - [`summarize`]: the input preparation from transactions.
+//! - [`summarize`]: the input preparation from transactions, and
+//!   [`PurchaseLog`]: the purchase histories from the log.
 //!
 //! Time is in weeks. The fits maximise the log-likelihood over the
 //! log-parameters with Nelder-Mead and restarts (`optim`), on customers
@@ -22,6 +23,7 @@ mod bgnbd;
 mod gamma_gamma;
 mod pareto;
 mod prepare;
+mod purchases;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,7 @@ pub use bgnbd::{BgNbd, BgNbdFit};
 pub use gamma_gamma::{GammaGamma, GammaGammaFit, WEEKS_PER_MONTH, clv};
 pub use pareto::{ParetoNbd, ParetoNbdFit};
 pub use prepare::{CustomerSummary, HoldoutRow, Transaction, calibration_and_holdout, day_number, summarize};
+pub use purchases::{PurchaseHistory, PurchaseLog};
 
 /// One customer's repeat-purchase history at the calibration end.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -56,28 +56,12 @@ impl<K> CustomerSummary<K> {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
-/// `days_from_civil`). `None` for an invalid month or day.
+/// Days since 1970-01-01 of a proleptic Gregorian date. `None` for an
+/// invalid month or day, or a year outside -9999 to 9999.
 pub fn day_number(year: i32, month: u32, day: u32) -> Option<i32> {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day == 0 || day > days_in_month {
-        return None;
-    }
-    let (m, d) = (i64::from(month), i64::from(day));
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    i32::try_from(era * 146_097 + doe - 719_468).ok()
+    let date =
+        jiff::civil::Date::new(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()?;
+    date.since(jiff::civil::Date::constant(1970, 1, 1)).ok().map(|span| span.get_days())
 }
 
 /// Daily totals per customer up to and including `end`.

@@ -3,12 +3,22 @@
 use serde_json::Value;
 
 /// A file under the shared data folder: `$TIDINGS_SHARED` if set, else
-/// `shared/` beside the repository, else `/work/shared`.
+/// `shared/` beside the repository (found from this crate, so a clone
+/// anywhere works). Panics naming where it looked when neither is there.
 pub fn shared(path: &str) -> String {
-    let beside = format!("{}/../../../shared", env!("CARGO_MANIFEST_DIR"));
-    let root = std::env::var("TIDINGS_SHARED")
-        .ok()
-        .unwrap_or_else(|| if std::path::Path::new(&beside).is_dir() { beside } else { "/work/shared".to_string() });
+    let root = match std::env::var("TIDINGS_SHARED") {
+        Ok(dir) => dir,
+        Err(_) => {
+            let beside = format!("{}/../../../shared", env!("CARGO_MANIFEST_DIR"));
+            if !std::path::Path::new(&beside).is_dir() {
+                panic!(
+                    "no shared data folder: $TIDINGS_SHARED is not set and {beside} is not a folder; \
+                     set TIDINGS_SHARED to the folder that holds data/ and spec/"
+                );
+            }
+            beside
+        }
+    };
     format!("{root}/{path}")
 }
 
