@@ -154,6 +154,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         journeys: Some(tidings_node::Journeys { assets, sender, transport, webhooks: Default::default() }),
         topics: defs.topics(),
         definitions: None,
+        predictions: None,
     };
     let node = tidings_node::Node::start(
         tidings_node::Settings { tenants: vec![tenant], manual: true },

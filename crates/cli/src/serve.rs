@@ -65,23 +65,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let segments = defs.rules.segments().count();
         println!("Segments: {segments} live from {} definition file(s)", defs.rule_files.len());
     }
-    let tenant = tidings_node::TenantSettings {
-        workspace: ws,
-        rules: (!defs.rule_files.is_empty()).then(|| defs.rules.clone()),
-        default_tz: jiff::tz::TimeZone::UTC,
-        journeys,
-        topics: defs.topics(),
-        definitions: Some(Arc::new(crate::workspace::FolderDefinitions { dir: args.data.clone() })),
-    };
-    // Everything that runs is started here, outside the async runtime: the
-    // store is synchronous, and the PostgreSQL client may not be driven from
-    // inside a runtime's thread.
-    let node = tidings_node::Node::start(
-        tidings_node::Settings { tenants: vec![tenant], manual: false },
-        store.clone(),
-        clock.clone(),
-    )?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let predictions = match config.predict.every.as_deref().unwrap_or("1d") {
         "off" => None,
         every => {
@@ -92,17 +75,26 @@ pub fn run(args: ServeArgs) -> Result<()> {
             let horizon = crate::history::parse_duration(&h)
                 .filter(|d| *d > 0)
                 .with_context(|| format!("[predict] horizon = {h:?}: give a duration like 90d"))?;
-            Some(crate::predict::spawn_refresh(
-                store.clone(),
-                ws,
-                node.ingest().clone(),
-                clock.clone(),
-                every,
-                (horizon, h),
-                stop.clone(),
-            )?)
+            Some(tidings_node::PredictionSchedule { every, horizon, horizon_text: h })
         }
     };
+    let tenant = tidings_node::TenantSettings {
+        workspace: ws,
+        rules: (!defs.rule_files.is_empty()).then(|| defs.rules.clone()),
+        default_tz: jiff::tz::TimeZone::UTC,
+        journeys,
+        topics: defs.topics(),
+        definitions: Some(Arc::new(crate::workspace::FolderDefinitions { dir: args.data.clone() })),
+        predictions,
+    };
+    // Everything that runs is started here, outside the async runtime: the
+    // store is synchronous, and the PostgreSQL client may not be driven from
+    // inside a runtime's thread.
+    let node = tidings_node::Node::start(
+        tidings_node::Settings { tenants: vec![tenant], manual: false },
+        store.clone(),
+        clock.clone(),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let app = AppState::new(node.clone()).with_signing(signing);
     let served = runtime.block_on(async move {
@@ -115,10 +107,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         tidings_server::serve(listener, app, shutdown_signal()).await?;
         anyhow::Ok(())
     });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(p) = predictions {
-        let _ = p.join();
-    }
     node.shutdown();
     tracing::info!("stopped");
     served

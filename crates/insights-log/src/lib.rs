@@ -17,6 +17,8 @@
 //! Architecture invariant: insights read the log only through [`scan`],
 //! each entry's body parsed at most once however many collectors read it.
 
+pub mod predict;
+
 use serde_json::{Value, json};
 use tidings_insights::btyd::PurchaseLog;
 use tidings_insights::email::{Accumulator, EmailOutcomes};

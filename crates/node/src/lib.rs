@@ -11,7 +11,8 @@
 //! 3. for each workspace with journeys, its runner ([`tidings_automation`]):
 //!    a thread calling [`tidings_automation::Automation::step`] with the
 //!    wall clock, or, under a simulated clock, rounds the driver asks for
-//!    with [`Node::step`].
+//!    with [`Node::step`]; and, when scheduled, the refresh of prediction
+//!    traits ([`predictions`]).
 //!
 //! `tidings serve`, `tidings demo`, the benchmarks and the tests all start
 //! a node; the HTTP server (`tidings-server`) is a face over it.
@@ -31,6 +32,7 @@ pub mod definitions;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod predictions;
 mod runner;
 
 use jiff::tz::TimeZone;
@@ -47,6 +49,7 @@ pub use definitions::{DefinitionsError, DefinitionsHost};
 pub use ingest::{AppendObserver, IngestError, IngestQueue};
 pub use live::{Live, LiveError, Progress, RecentChange, Replaced};
 pub use metrics::Metrics;
+pub use predictions::PredictionSchedule;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,8 @@ pub struct TenantSettings {
     pub topics: Vec<String>,
     /// Where its definition files live, for `/api/definitions`.
     pub definitions: Option<Arc<dyn DefinitionsHost>>,
+    /// The scheduled refresh of prediction traits (not under a simulated clock).
+    pub predictions: Option<PredictionSchedule>,
 }
 
 /// What a node runs.
@@ -238,6 +243,17 @@ impl Node {
             if !settings.manual && tenant.has_runner() {
                 threads.push(runner::spawn(tenant.clone(), clock.clone(), stop.clone())?);
             }
+            if let (false, Some(schedule)) = (settings.manual, t.predictions) {
+                let ingest = ingest.clone();
+                threads.push(predictions::spawn(
+                    store.clone(),
+                    t.workspace,
+                    ingest,
+                    clock.clone(),
+                    schedule,
+                    stop.clone(),
+                )?);
+            }
             tenants.insert(t.workspace, tenant);
         }
         Ok(Node {
@@ -303,7 +319,7 @@ impl Node {
         runner.as_mut().map(f)
     }
 
-    /// Stops the runners, then the engines (each saves its snapshot).
+    /// Stops the runners and the prediction refresh, then the engines (each saves its snapshot).
     pub fn shutdown(&self) {
         self.inner.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for h in std::mem::take(&mut *self.inner.threads.lock()) {

@@ -106,6 +106,7 @@ fn a_slow_webhook_receiver_delays_no_email() {
         journeys: Some(journeys(port, capture.clone())),
         topics: Vec::new(),
         definitions: None,
+        predictions: None,
     };
     let node =
         Node::start(Settings { tenants: vec![tenant], manual: false }, store.clone(), Arc::new(WallClock)).unwrap();

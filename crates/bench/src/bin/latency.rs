@@ -117,6 +117,7 @@ fn main() -> Result<()> {
         journeys: None,
         topics: Vec::new(),
         definitions: None,
+        predictions: None,
     };
     let node = tidings_node::Node::start(
         tidings_node::Settings { tenants: vec![tenant], manual: false },

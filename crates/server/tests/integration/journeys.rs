@@ -157,6 +157,7 @@ impl Shop {
                 webhooks: tidings_automation::webhook::Guard::allowing(["127.0.0.1".to_string()]),
             }),
             definitions: None,
+            predictions: None,
         };
         let node =
             Node::start(tidings_node::Settings { tenants: vec![tenant], manual: true }, store.clone(), clock.clone())

@@ -118,6 +118,7 @@ impl Server {
             journeys: None,
             topics: vec!["cart".to_string(), "news".to_string()],
             definitions: None,
+            predictions: None,
         };
         if let Some(text) = rules {
             let files = vec![tidings_rules::SourceFile::new("s.rules", text)];
