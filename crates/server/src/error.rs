@@ -40,6 +40,12 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::Unavailable, message)
     }
+    /// The node could not do it for now (shutting down, the store failing):
+    /// the cause goes to the log, the client is told to retry.
+    pub fn busy(err: impl std::fmt::Display, what: &str) -> ApiError {
+        tracing::error!(error = %err, "request failed: {what}");
+        ApiError::new(ErrorCode::Unavailable, format!("{what}; nothing was changed, retry later"))
+    }
     pub fn with(mut self, extra: serde_json::Value) -> ApiError {
         self.extra = Some(extra);
         self
