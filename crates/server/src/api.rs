@@ -333,7 +333,10 @@ async fn journey_enter(
         .into_message(who, tidings_model::message::new_message_id(), now, now, "tidings-api")
         .map_err(|e| ApiError::new(ErrorCode::InvalidMessage, e.to_string()))?;
     let id = m.message_id.clone();
-    app.ingest.append(ws, vec![m]).await.map_err(|e| ApiError::busy(e, "the entry could not be recorded"))?;
+    app.ingest
+        .append(ws, vec![m])
+        .await
+        .map_err(|e| ApiError::busy(e, "the entry could not be recorded, nothing was stored"))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
 }
 

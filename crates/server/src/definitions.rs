@@ -135,9 +135,9 @@ async fn replace(
             .with(json!({"diagnostics": described})));
         }
         host.write(&name, &text).map_err(ApiError::internal)?;
-        let replaced = tenant
-            .replace_rules(rules)
-            .map_err(|e| ApiError::busy(e, "the file is written but the engine could not take the new rules"))?;
+        let replaced = tenant.replace_rules(rules).map_err(|e| {
+            ApiError::busy(e, "the file is written but the engine could not take the new rules (a restart runs them)")
+        })?;
         Ok((StatusCode::OK, Json(json!({"live": replaced, "diagnostics": described}))))
     })
     .await

@@ -44,7 +44,7 @@ impl ApiError {
     /// the cause goes to the log, the client is told to retry.
     pub fn busy(err: impl std::fmt::Display, what: &str) -> ApiError {
         tracing::error!(error = %err, "request failed: {what}");
-        ApiError::new(ErrorCode::Unavailable, format!("{what}; nothing was changed, retry later"))
+        ApiError::new(ErrorCode::Unavailable, format!("{what}; retry later"))
     }
     pub fn with(mut self, extra: serde_json::Value) -> ApiError {
         self.extra = Some(extra);
