@@ -31,6 +31,17 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 
 [server]
 # listen = "127.0.0.1:7411"
+# What one client may cost (ARCHITECTURE.md, "Security", lists them all):
+# a request head must arrive within header_timeout, its body within
+# body_timeout; connections in all (0: what the open-file limit allows) and
+# per client address; failed keys per client and minute before 429; ingest
+# requests per second per write key (0: no limit).
+# header_timeout = "10s"
+# body_timeout = "30s"
+# max_connections = 0
+# max_connections_per_client = 512
+# auth_failures_per_minute = 30
+# ingest_requests_per_second = 2000
 
 [tracking]
 # The secret that signs tracking and unsubscribe links (32+ characters).
@@ -158,6 +169,65 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: Option<String>,
+    pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_connections: Option<u64>,
+    #[serde(default, deserialize_with = "number")]
+    pub max_connections_per_client: Option<u64>,
+    #[serde(default, deserialize_with = "number")]
+    pub auth_failures_per_minute: Option<u64>,
+    #[serde(default, deserialize_with = "number")]
+    pub ingest_requests_per_second: Option<u64>,
+}
+
+impl ServerConfig {
+    /// The limits of `[server]`, the defaults where unset.
+    pub fn limits(&self) -> Result<tidings_server::Limits> {
+        let mut l = tidings_server::Limits::default();
+        let duration = |name: &str, v: &Option<String>, default: std::time::Duration| -> Result<std::time::Duration> {
+            match v {
+                None => Ok(default),
+                Some(t) => tidings_journeys::definition::parse_duration(t)
+                    .filter(|&d| d > 0)
+                    .map(|d| std::time::Duration::from_micros(d as u64))
+                    .with_context(|| format!("[server] {name} = {t:?}: give a duration like 10s")),
+            }
+        };
+        l.header_timeout = duration("header_timeout", &self.header_timeout, l.header_timeout)?;
+        l.body_timeout = duration("body_timeout", &self.body_timeout, l.body_timeout)?;
+        let clamp = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        if let Some(n) = self.max_connections {
+            l.max_connections = clamp(n);
+        }
+        if let Some(n) = self.max_connections_per_client {
+            l.max_connections_per_client = clamp(n).max(1);
+        }
+        if let Some(n) = self.auth_failures_per_minute {
+            l.auth_failures_per_minute = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = self.ingest_requests_per_second {
+            l.ingest_requests_per_second = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        Ok(l)
+    }
+}
+
+/// A whole number, or its text (as `TIDINGS_*__*` variables give it).
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Either>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::Number(n)) => Ok(Some(n)),
+        Some(Either::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("{t:?} is not a whole number")))
+        }
+    }
 }
 
 impl Config {
@@ -185,8 +255,24 @@ impl Config {
 pub fn write_example(dir: &Path) -> Result<()> {
     let path = dir.join(FILE_NAME);
     if !path.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        create_private_dir(dir)?;
         std::fs::write(&path, EXAMPLE).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates a data folder (and its parents) readable by its owner only, when
+/// it does not exist: it holds personal data and the link-signing secret.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private", dir.display()))?;
     }
     Ok(())
 }

@@ -497,7 +497,7 @@ fn prepare_folder(dir: &std::path::Path, postgres: Option<&str>) -> Result<()> {
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir)?;
+    config::create_private_dir(dir)?;
     std::fs::write(dir.join(MARKER), "made by `tidings demo`; it replaces this folder on its next run\n")?;
     for (path, text) in crate::init::PLAYBOOK {
         let full = dir.join(path);

@@ -48,6 +48,7 @@ pub fn run(a: InitArgs) -> Result<()> {
     if !clashes.is_empty() {
         bail!("{} already has {}; init writes only into a fresh folder", a.dir.display(), clashes.join(", "));
     }
+    config::create_private_dir(&a.dir)?;
     for (path, text) in PLAYBOOK {
         let full = a.dir.join(path);
         if let Some(parent) = full.parent() {

@@ -50,6 +50,7 @@ pub fn ensure_workspace(
     let mut any_configured = false;
     for (kind, key) in configured {
         if let Some(key) = key {
+            check_strength(kind, key)?;
             any_configured = true;
             let hash = keys::hash(key);
             match store.find_key(&hash)? {
@@ -72,6 +73,28 @@ pub fn ensure_workspace(
         return Ok((ws, Some(NewKeys { write, admin })));
     }
     Ok((ws, None))
+}
+
+/// The shortest configured key accepted, and the fewest distinct characters in it.
+pub const MIN_KEY_LENGTH: usize = 12;
+pub const MIN_KEY_DISTINCT: usize = 8;
+
+/// Refuses a configured key that is easy to guess: shorter than
+/// [`MIN_KEY_LENGTH`], or made of fewer than [`MIN_KEY_DISTINCT`] different
+/// characters. (Generated keys are 64 random hex digits.)
+pub fn check_strength(kind: KeyKind, key: &str) -> Result<()> {
+    let distinct = key.chars().collect::<std::collections::HashSet<_>>().len();
+    if key.chars().count() < MIN_KEY_LENGTH || distinct < MIN_KEY_DISTINCT {
+        bail!(
+            "the configured {} key is too weak ({} characters, {distinct} different): use at least {MIN_KEY_LENGTH} \
+             characters, {MIN_KEY_DISTINCT} of them different, or leave it unset and let tidings generate one \
+             (`tidings keys create --kind {}` makes another)",
+            kind.as_str(),
+            key.chars().count(),
+            kind.as_str()
+        );
+    }
+    Ok(())
 }
 
 /// The workspace named `name`, or an error that says how to list them.

@@ -46,6 +46,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let known = store.event_names(ws)?;
     let defs = crate::workspace::load(&args.data, Some(&known))?;
     let signing = signing_keys(&args.data, &config)?;
+    let limits = config.server.limits()?;
     let public_url = config.mail.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
     let journeys = if defs.journeys.is_empty() {
         tracing::info!(
@@ -96,7 +97,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         clock.clone(),
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let app = AppState::new(node.clone()).with_signing(signing);
+    let app = AppState::new(node.clone()).with_signing(signing).with_limits(limits);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -144,7 +145,7 @@ pub fn signing_keys(dir: &std::path::Path, config: &Config) -> Result<tidings_re
                 Ok(k) => k.trim().to_string(),
                 Err(_) => {
                     let k = tidings_model::keys::generate(tidings_model::KeyKind::Admin);
-                    std::fs::write(&path, &k).with_context(|| format!("cannot write {}", path.display()))?;
+                    write_secret(&path, &k).with_context(|| format!("cannot write {}", path.display()))?;
                     k
                 }
             }
@@ -153,4 +154,15 @@ pub fn signing_keys(dir: &std::path::Path, config: &Config) -> Result<tidings_re
     let keys: Vec<Vec<u8>> = text.split(',').map(|k| k.trim().as_bytes().to_vec()).filter(|k| !k.is_empty()).collect();
     tidings_render::tokens::SigningKeys::new(keys)
         .map_err(|e| anyhow::anyhow!("[tracking] signing_key: {e}; use at least 32 characters"))
+}
+
+/// Writes a secret readable by its owner only (the HMAC key behind every
+/// link and webhook signature).
+pub fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)?.write_all(text.as_bytes())
 }

@@ -133,9 +133,10 @@ struct NewLearning {
 async fn add_learning(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
+    let body = admin_body(&app, &headers, body).await?;
     let n: NewLearning = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("line {} column {}: {e}", e.line(), e.column())))?;
     for (field, value) in [("experiment", &n.experiment), ("result", &n.result), ("decision", &n.decision)] {
@@ -194,9 +195,10 @@ async fn report(
 async fn broadcast_plan(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
+    let body = admin_body(&app, &headers, body).await?;
     let Some(templates) = app.tenant(ws).and_then(|t| t.templates.clone()) else {
         return Err(ApiError::not_found(
             "journeys are not running on this server (no journeys/*.toml), so nothing would send a broadcast",
@@ -302,9 +304,10 @@ async fn journey_enter(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(key): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
+    let body = admin_body(&app, &headers, body).await?;
     match app.tenant(ws).and_then(|t| t.api_journeys.as_ref()) {
         None => return Err(ApiError::not_found("journeys are not running on this server (no journeys/*.toml)")),
         Some(keys) if !keys.contains(&key) => {
@@ -338,6 +341,14 @@ async fn journey_enter(
         .await
         .map_err(|e| ApiError::busy(e, "the entry could not be recorded, nothing was stored"))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"accepted": true, "journey": key, "messageId": id}))))
+}
+
+/// The most an admin request's JSON body may hold.
+pub const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+/// An admin request's body, read after its key was checked.
+async fn admin_body(app: &AppState, headers: &HeaderMap, body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    crate::body::read_bytes(headers, body, MAX_ADMIN_BODY, app.limits.body_timeout, ErrorCode::TooLarge).await
 }
 
 pub(crate) async fn admin(app: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {

@@ -74,7 +74,7 @@ async fn replace(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let ws = crate::api::admin(&app, &headers).await?;
     let host = host(&app, ws)?;
@@ -88,13 +88,16 @@ async fn replace(
             format!("{name:?}: a rule file is named like segments.rules (letters, digits, _ - .; no folders)"),
         ));
     }
-    if body.len() > MAX_RULES_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("a rule file may have at most {MAX_RULES_BYTES} bytes; split it into several files"),
-        ));
-    }
-    let text = String::from_utf8(body.to_vec())
+    let body = crate::body::read_bytes(&headers, body, MAX_RULES_BYTES, app.limits.body_timeout, ErrorCode::TooLarge)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::TooLarge => ApiError::new(
+                ErrorCode::TooLarge,
+                format!("a rule file may have at most {MAX_RULES_BYTES} bytes; split it into several files"),
+            ),
+            _ => e,
+        })?;
+    let text = String::from_utf8(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidUtf8, format!("the body is not UTF-8 text: {e}")))?;
     let store = app.store.clone();
     tokio::task::spawn_blocking(move || {

@@ -20,11 +20,13 @@ pub struct ApiError {
     pub message: String,
     /// Keys added to the top level of the body beside `error`.
     pub extra: Option<serde_json::Value>,
+    /// Seconds to wait before trying again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), extra: None }
+        ApiError { code, message: message.into(), extra: None, retry_after: None }
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::Unauthorized, message)
@@ -45,6 +47,10 @@ impl ApiError {
     pub fn busy(err: impl std::fmt::Display, what: &str) -> ApiError {
         tracing::error!(error = %err, "request failed: {what}");
         ApiError::new(ErrorCode::Unavailable, format!("{what}; retry later"))
+    }
+    /// Too many requests; try again in `seconds`.
+    pub fn rate_limited(seconds: u64, message: impl Into<String>) -> ApiError {
+        ApiError { retry_after: Some(seconds.max(1)), ..ApiError::new(ErrorCode::RateLimited, message) }
     }
     pub fn with(mut self, extra: serde_json::Value) -> ApiError {
         self.extra = Some(extra);
@@ -68,7 +74,11 @@ impl IntoResponse for ApiError {
         if let (Some(serde_json::Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        (c.status(), axum::Json(body)).into_response()
+        let mut response = (c.status(), axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }
 

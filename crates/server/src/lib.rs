@@ -17,6 +17,8 @@ pub mod body;
 pub mod dashboard;
 pub mod definitions;
 pub mod error;
+pub mod limits;
+mod listener;
 pub mod preferences;
 pub mod track;
 pub mod v1;
@@ -27,13 +29,14 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use std::future::Future;
-use std::net::SocketAddr;
+
 use std::sync::Arc;
 use tidings_model::{Clock, WorkspaceId};
 use tidings_node::{IngestQueue, Metrics, Node, Tenant};
 use tidings_store::Store;
 
 pub use error::{ApiError, ErrorCode, ErrorType};
+pub use limits::Limits;
 
 /// What every handler can reach: the running node, and the pieces of it
 /// handlers use most.
@@ -46,6 +49,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The keys that sign and verify tracking tokens.
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
+    /// What one client may cost (see [`limits`]).
+    pub limits: Arc<Limits>,
+    pub counters: Arc<limits::Counters>,
 }
 
 impl AppState {
@@ -58,7 +64,15 @@ impl AppState {
             metrics: node.metrics().clone(),
             node,
             signing: None,
+            limits: Arc::new(Limits::default()),
+            counters: Arc::default(),
         }
+    }
+
+    /// With other limits than the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// With the keys of the tracking links.
@@ -94,6 +108,8 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), limits::auth_failures))
+        .layer(axum::middleware::from_fn(limits::json_errors))
         .with_state(app)
 }
 
@@ -116,15 +132,12 @@ async fn not_found() -> ApiError {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight. (The node keeps running; stop it with
-/// [`Node::shutdown`].)
+/// requests in flight, under the limits of [`AppState::limits`] (see
+/// `listener`). (The node keeps running; stop it with [`Node::shutdown`].)
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, app, shutdown).await
 }

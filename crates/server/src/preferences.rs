@@ -20,7 +20,6 @@
 //! - "stop all": `Unsubscribed` without a topic.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -185,8 +184,19 @@ fn forbidden() -> Response {
     )
 }
 
-async fn save(State(app): State<AppState>, headers: HeaderMap, Path(token): Path<String>, body: Bytes) -> Response {
+async fn save(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: axum::body::Body,
+) -> Response {
     let Some(c) = preferences_claims(&app, &token) else { return refused() };
+    let limit = crate::api::MAX_ADMIN_BODY;
+    let Ok(body) =
+        crate::body::read_bytes(&headers, body, limit, app.limits.body_timeout, crate::ErrorCode::TooLarge).await
+    else {
+        return (StatusCode::BAD_REQUEST, Html("<!doctype html><p>The form could not be read.</p>")).into_response();
+    };
     let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
         return (StatusCode::BAD_REQUEST, Html("<!doctype html><p>The form could not be read.</p>")).into_response();
     };

@@ -34,11 +34,37 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/import", post(ingest_batch))
 }
 
+/// The write key's workspace, checked before the body is read when the key
+/// is in the `Authorization` header, and the body's text.
+async fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    key_in: impl FnOnce(&str) -> Option<String>,
+) -> Result<(WorkspaceId, String), ApiError> {
+    let header_key = basic_user(headers);
+    let early = match &header_key {
+        Some(k) => Some(workspace_for(app, Some(k.clone()), KeyKind::Write).await?),
+        None => None,
+    };
+    let text = read_text(headers, body, app.limits.body_timeout).await?;
+    let key = header_key.or_else(|| key_in(&text));
+    let ws = match early {
+        Some(ws) => ws,
+        None => workspace_for(app, key.clone(), KeyKind::Write).await?,
+    };
+    // One write key cannot starve the others.
+    if let Some(k) = &key
+        && let Err(wait) = app.counters.ingest(&tidings_model::keys::hash(k), app.limits.ingest_requests_per_second)
+    {
+        return Err(ApiError::rate_limited(wait, "this write key sends faster than its ingest rate; retry shortly"));
+    }
+    Ok((ws, text))
+}
+
 async fn ingest_one(app: AppState, headers: HeaderMap, body: Body, kind: MessageType) -> Result<Json<Value>, ApiError> {
     app.metrics.requests.fetch_add(1, Relaxed);
-    let text = read_text(&headers, body).await?;
-    let key = basic_user(&headers).or_else(|| body_write_key(&text));
-    let ws = workspace_for(&app, key, KeyKind::Write).await?;
+    let (ws, text) = authorize(&app, &headers, body, body_write_key).await?;
     let env = Envelope { received_at: app.clock.now(), sent_at: None, default_type: Some(kind) };
     let msg = parse_message(&text, &env, &mut new_message_id).map_err(|e| {
         app.metrics.rejected.fetch_add(1, Relaxed);
@@ -50,10 +76,8 @@ async fn ingest_one(app: AppState, headers: HeaderMap, body: Body, kind: Message
 
 async fn ingest_batch(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     app.metrics.requests.fetch_add(1, Relaxed);
-    let text = read_text(&headers, body).await?;
+    let (ws, text) = authorize(&app, &headers, body, |t| parse_batch(t).ok().and_then(|raw| raw.write_key)).await?;
     let raw = parse_batch(&text).map_err(|e| ApiError::from(&e))?;
-    let key = basic_user(&headers).or_else(|| raw.write_key.clone());
-    let ws = workspace_for(&app, key, KeyKind::Write).await?;
     let env = Envelope { received_at: app.clock.now(), sent_at: raw.sent_at.as_deref(), default_type: None };
     let items = raw.batch.unwrap_or_default();
     let mut good = Vec::with_capacity(items.len());

@@ -112,8 +112,12 @@ impl SqliteStore {
         let path = dir.join("tidings.db");
         let lock = match mode {
             Mode::ReadWrite => {
+                let fresh = !dir.exists();
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Database(format!("cannot create data folder {}: {e}", dir.display())))?;
+                if fresh {
+                    private(dir, 0o700);
+                }
                 let f = File::create(dir.join("tidings.lock"))
                     .map_err(|e| StoreError::Database(format!("cannot create lock in {}: {e}", dir.display())))?;
                 if f.try_lock().is_err() {
@@ -142,6 +146,10 @@ impl SqliteStore {
                 // as its timers are (their leases live in memory).
                 conn.execute("UPDATE outbox SET leased_until = 0 WHERE status = 'pending' AND leased_until > 0", [])
                     .map_err(db_err)?;
+                // Every person's data: readable by this user only.
+                for file in ["tidings.db", "tidings.db-wal", "tidings.db-shm", "tidings.lock"] {
+                    private(&dir.join(file), 0o600);
+                }
                 Some(Mutex::new(write::Writer::new(conn)))
             }
             Mode::ReadOnly => None,
@@ -860,4 +868,20 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         sent_at: r.get(13)?,
         detail: r.get(14)?,
     })
+}
+
+/// Makes `path` readable (and writable) by its owner only, where it exists;
+/// failures are logged (a file system without modes).
+fn private(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists()
+            && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not make a data file private");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }

@@ -3,6 +3,7 @@
 
 mod definitions;
 mod demo;
+mod hardening;
 mod import;
 mod live;
 mod predictions;

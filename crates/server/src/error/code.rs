@@ -104,6 +104,19 @@ error_codes! {
     /// The key is valid but of the other kind: a write key on the admin
     /// API, or an admin key on ingest.
     Forbidden => "forbidden", FORBIDDEN, Auth;
+    /// Too many requests: failed keys from one client, or one write key's
+    /// ingest over its rate; `Retry-After` says when to try again.
+    RateLimited => "rate_limited", TOO_MANY_REQUESTS, User;
+
+    // Requests.
+
+    /// The request's method is not one this path answers.
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, User;
+    /// The request could not be read as HTTP this path takes (a bad header,
+    /// path or query parameter).
+    BadRequest => "bad_request", BAD_REQUEST, User;
+    /// The body did not arrive in time (the limit is a setting).
+    RequestTimeout => "request_timeout", REQUEST_TIMEOUT, User;
 
     // Request bodies.
 

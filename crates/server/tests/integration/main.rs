@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod experiments;
+mod hardening;
 mod ingest;
 mod journeys;
 mod openapi;
@@ -100,7 +101,16 @@ impl Server {
         Server::start_with(Some(rules))
     }
 
+    /// Without segment definitions, under other limits.
+    pub fn start_limited(limits: tidings_server::Limits) -> Server {
+        Server::start_full(None, limits)
+    }
+
     fn start_with(rules: Option<&str>) -> Server {
+        Server::start_full(rules, tidings_server::Limits::default())
+    }
+
+    fn start_full(rules: Option<&str>, limits: tidings_server::Limits) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), Mode::ReadWrite, Durability::Full).unwrap());
         let now = WallClock.now();
@@ -132,7 +142,7 @@ impl Server {
         let node = tidings_node::Node::start(settings, store.clone(), Arc::new(WallClock)).unwrap();
         let signing =
             tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
-        let app = AppState::new(node).with_signing(signing.clone());
+        let app = AppState::new(node).with_signing(signing.clone()).with_limits(limits);
         runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));
         Server { addr, store, ws, write, admin, signing, _dir: dir, _runtime: runtime }
     }
