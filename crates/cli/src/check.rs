@@ -40,6 +40,10 @@ pub fn rule_files(dir: &Path) -> Result<Vec<SourceFile>> {
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        // Other workspaces' folders hold their own definitions.
+        if path.is_dir() && path.file_name().is_some_and(|n| n == crate::serve::WORKSPACES_DIR) {
+            continue;
+        }
         if path.is_dir() {
             walk(&path, out)?;
         } else if path.extension().is_some_and(|e| e == RULES_EXT) {

@@ -246,6 +246,19 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads `DIR/tidings.toml` only (a workspace folder's own settings:
+    /// `[mail]`, `[tracking]`, `[webhooks]`, `[predict]`; the environment
+    /// configures the default workspace).
+    pub fn load_without_env(dir: &Path) -> Result<Config> {
+        let path = dir.join(FILE_NAME);
+        let table = match std::fs::read_to_string(&path) {
+            Ok(text) => text.parse::<toml::Table>().with_context(|| format!("{} is not valid TOML", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        toml::Value::Table(table).try_into().with_context(|| format!("bad configuration in {}", path.display()))
+    }
+
     pub fn workspace_name(&self) -> &str {
         self.workspace.name.as_deref().unwrap_or("default")
     }

@@ -155,6 +155,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         topics: defs.topics(),
         definitions: None,
         predictions: None,
+        signing: None,
     };
     let node = tidings_node::Node::start(
         tidings_node::Settings { tenants: vec![tenant], manual: true },

@@ -106,6 +106,12 @@ pub fn run(args: KeysArgs) -> Result<()> {
             println!("created workspace {name:?} (id {}); keys shown this once:", w.id);
             println!("  write key: {write}");
             println!("  admin key: {admin}");
+            let dir = args.data.join(crate::serve::WORKSPACES_DIR).join(&name);
+            println!(
+                "its definitions, mail settings and link key go in {} (`tidings init {0}` writes the starter set); \
+                 `tidings serve` runs it as a workspace of its own",
+                dir.display()
+            );
         }
     }
     Ok(())

@@ -43,59 +43,29 @@ pub fn run(args: ServeArgs) -> Result<()> {
         println!("  admin key (admin API, Bearer):       {}", k.admin);
     }
     let listen = args.listen.or(config.server.listen.clone()).unwrap_or_else(|| "127.0.0.1:7411".into());
-    let known = store.event_names(ws)?;
-    let defs = crate::workspace::load(&args.data, Some(&known))?;
-    let signing = signing_keys(&args.data, &config)?;
     let limits = config.server.limits()?;
-    let public_url = config.mail.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
-    let journeys = if defs.journeys.is_empty() {
-        tracing::info!(
-            "no journeys/*.toml in the data folder: no automated email (`tidings init` writes a starter set)"
-        );
-        None
-    } else {
-        let (transport, described) = crate::mail::transport(&args.data, &config, clock.clone(), None)?;
-        let sender = crate::mail::sender(&args.data, &config, signing.clone(), &public_url)?;
-        tracing::info!(journeys = defs.journeys.len(), mail = %described, "journeys are running");
-        let webhooks = tidings_automation::webhook::Guard::allowing(config.webhooks.allow.clone());
-        Some(tidings_node::Journeys { assets: defs.assets(None), sender, transport, webhooks })
-    };
-    if defs.rule_files.is_empty() {
-        tracing::info!("no *.rules files in the data folder: segments are off (`tidings init` writes a starter set)");
-    } else {
-        let segments = defs.rules.segments().count();
-        println!("Segments: {segments} live from {} definition file(s)", defs.rule_files.len());
-    }
-    let predictions = match config.predict.every.as_deref().unwrap_or("1d") {
-        "off" => None,
-        every => {
-            let every = crate::history::parse_duration(every)
-                .filter(|d| *d > 0)
-                .with_context(|| format!("[predict] every = {every:?}: give a duration like 1d, or \"off\""))?;
-            let h = config.predict.horizon.clone().unwrap_or_else(|| "90d".into());
-            let horizon = crate::history::parse_duration(&h)
-                .filter(|d| *d > 0)
-                .with_context(|| format!("[predict] horizon = {h:?}: give a duration like 90d"))?;
-            Some(tidings_node::PredictionSchedule { every, horizon, horizon_text: h })
+    let signing = signing_keys(&args.data, &config)?;
+    // Every workspace is a tenant of its own: the default one is the data
+    // folder, any other the folder workspaces/NAME (its definitions, mail
+    // settings and link keys); one without a folder only ingests.
+    let mut tenants = vec![tenant(&args.data, &config, store.as_ref(), ws, &clock, &listen, "default")?];
+    for w in store.workspaces()? {
+        if w.id == ws {
+            continue;
         }
-    };
-    let tenant = tidings_node::TenantSettings {
-        workspace: ws,
-        rules: (!defs.rule_files.is_empty()).then(|| defs.rules.clone()),
-        default_tz: jiff::tz::TimeZone::UTC,
-        journeys,
-        topics: defs.topics(),
-        definitions: Some(Arc::new(crate::workspace::FolderDefinitions { dir: args.data.clone() })),
-        predictions,
-    };
+        let dir = args.data.join(WORKSPACES_DIR).join(&w.name);
+        if dir.is_dir() {
+            let sub = Config::load_without_env(&dir)?;
+            tenants.push(tenant(&dir, &sub, store.as_ref(), w.id, &clock, &listen, &w.name)?);
+        } else {
+            tracing::info!(workspace = %w.name, "no {WORKSPACES_DIR}/{} folder: it ingests, without segments or journeys", w.name);
+        }
+    }
     // Everything that runs is started here, outside the async runtime: the
     // store is synchronous, and the PostgreSQL client may not be driven from
     // inside a runtime's thread.
-    let node = tidings_node::Node::start(
-        tidings_node::Settings { tenants: vec![tenant], manual: false },
-        store.clone(),
-        clock.clone(),
-    )?;
+    let node =
+        tidings_node::Node::start(tidings_node::Settings { tenants, manual: false }, store.clone(), clock.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let app = AppState::new(node.clone()).with_signing(signing).with_limits(limits);
     let served = runtime.block_on(async move {
@@ -111,6 +81,71 @@ pub fn run(args: ServeArgs) -> Result<()> {
     node.shutdown();
     tracing::info!("stopped");
     served
+}
+
+/// Where the definitions of workspaces other than the default one live, one folder each.
+pub const WORKSPACES_DIR: &str = "workspaces";
+
+/// What workspace `ws` runs: the definitions in `dir`, mail and link keys
+/// from `config`.
+fn tenant(
+    dir: &std::path::Path,
+    config: &Config,
+    store: &dyn tidings_store::Store,
+    ws: tidings_model::WorkspaceId,
+    clock: &Arc<dyn Clock>,
+    listen: &str,
+    name: &str,
+) -> Result<tidings_node::TenantSettings> {
+    let known = store.event_names(ws)?;
+    let defs = crate::workspace::load(dir, Some(&known))?;
+    let signing = signing_keys(dir, config)?;
+    let public_url = config.mail.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
+    let journeys = if defs.journeys.is_empty() {
+        tracing::info!(
+            workspace = name,
+            "no journeys/*.toml in the data folder: no automated email (`tidings init` writes a starter set)"
+        );
+        None
+    } else {
+        let (transport, described) = crate::mail::transport(dir, config, clock.clone(), None)?;
+        let sender = crate::mail::sender(dir, config, signing.clone(), &public_url)?;
+        tracing::info!(workspace = name, journeys = defs.journeys.len(), mail = %described, "journeys are running");
+        let webhooks = tidings_automation::webhook::Guard::allowing(config.webhooks.allow.clone());
+        Some(tidings_node::Journeys { assets: defs.assets(None), sender, transport, webhooks })
+    };
+    if defs.rule_files.is_empty() {
+        tracing::info!(
+            workspace = name,
+            "no *.rules files in the data folder: segments are off (`tidings init` writes a starter set)"
+        );
+    } else {
+        let segments = defs.rules.segments().count();
+        println!("Segments of {name}: {segments} live from {} definition file(s)", defs.rule_files.len());
+    }
+    let predictions = match config.predict.every.as_deref().unwrap_or("1d") {
+        "off" => None,
+        every => {
+            let every = crate::history::parse_duration(every)
+                .filter(|d| *d > 0)
+                .with_context(|| format!("[predict] every = {every:?}: give a duration like 1d, or \"off\""))?;
+            let h = config.predict.horizon.clone().unwrap_or_else(|| "90d".into());
+            let horizon = crate::history::parse_duration(&h)
+                .filter(|d| *d > 0)
+                .with_context(|| format!("[predict] horizon = {h:?}: give a duration like 90d"))?;
+            Some(tidings_node::PredictionSchedule { every, horizon, horizon_text: h })
+        }
+    };
+    Ok(tidings_node::TenantSettings {
+        workspace: ws,
+        rules: (!defs.rule_files.is_empty()).then(|| defs.rules.clone()),
+        default_tz: jiff::tz::TimeZone::UTC,
+        journeys,
+        topics: defs.topics(),
+        definitions: Some(Arc::new(crate::workspace::FolderDefinitions { dir: dir.to_path_buf() })),
+        predictions,
+        signing: Some(signing),
+    })
 }
 
 async fn shutdown_signal() {

@@ -91,6 +91,8 @@ pub struct TenantSettings {
     pub definitions: Option<Arc<dyn DefinitionsHost>>,
     /// The scheduled refresh of prediction traits (not under a simulated clock).
     pub predictions: Option<PredictionSchedule>,
+    /// The keys that sign and verify its tracking links (and webhook signatures).
+    pub signing: Option<tidings_render::SigningKeys>,
 }
 
 /// What a node runs.
@@ -115,6 +117,8 @@ pub struct Tenant {
     pub templates: Option<Vec<String>>,
     pub topics: Vec<String>,
     pub definitions: Option<Arc<dyn DefinitionsHost>>,
+    /// The keys of its tracking links, when it has its own.
+    pub signing: Option<Arc<tidings_render::SigningKeys>>,
     runner: Mutex<Option<Automation>>,
 }
 
@@ -238,6 +242,7 @@ impl Node {
                 templates,
                 topics: t.topics,
                 definitions: t.definitions,
+                signing: t.signing.map(Arc::new),
                 runner: Mutex::new(runner),
             });
             if !settings.manual && tenant.has_runner() {

@@ -107,6 +107,7 @@ fn a_slow_webhook_receiver_delays_no_email() {
         topics: Vec::new(),
         definitions: None,
         predictions: None,
+        signing: None,
     };
     let node =
         Node::start(Settings { tenants: vec![tenant], manual: false }, store.clone(), Arc::new(WallClock)).unwrap();

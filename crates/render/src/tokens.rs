@@ -177,6 +177,22 @@ pub fn verify(token: &str, keys: &SigningKeys) -> Result<Claims, TokenError> {
     decode_payload(&payload[1..]).ok_or(TokenError::Malformed)
 }
 
+/// The workspace a token says it belongs to, read without checking its
+/// signature: only to choose whose keys to [`verify`] it with (nothing it
+/// says is trusted before that).
+pub fn claimed_workspace(token: &str) -> Option<WorkspaceId> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token.as_bytes()).ok()?;
+    let payload = bytes.get(..bytes.len().checked_sub(MAC_LEN)?)?;
+    if payload.first() != Some(&VERSION) {
+        return None;
+    }
+    let mut r = Reader(payload.get(2..)?);
+    Some(WorkspaceId(unzigzag(r.varint()?)))
+}
+
 fn encode_payload(c: &Claims) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + c.message.len());
     out.push(VERSION);
@@ -290,6 +306,16 @@ mod tests {
             profile: ProfileId(-3),
             action: Action::Click { link: 2, url: "https://shop.example/p?a=1&b=2".into() },
         }
+    }
+
+    #[test]
+    fn the_workspace_is_read_before_the_keys_are_chosen() {
+        let keys = SigningKeys::new(vec![b"0123456789abcdef0123456789abcdef".to_vec()]).unwrap();
+        let c = Claims { workspace: WorkspaceId(42), profile: ProfileId(3), message: "m".into(), action: Action::Open };
+        let t = keys.sign(&c);
+        assert_eq!(claimed_workspace(&t), Some(WorkspaceId(42)));
+        assert_eq!(claimed_workspace("not a token"), None);
+        assert_eq!(claimed_workspace(""), None);
     }
 
     #[test]

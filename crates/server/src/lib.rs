@@ -47,7 +47,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
-    /// The keys that sign and verify tracking tokens.
+    /// The keys that sign and verify tracking tokens of workspaces that
+    /// have none of their own.
     pub signing: Option<Arc<tidings_render::tokens::SigningKeys>>,
     /// What one client may cost (see [`limits`]).
     pub limits: Arc<Limits>,
@@ -79,6 +80,11 @@ impl AppState {
     pub fn with_signing(mut self, keys: tidings_render::tokens::SigningKeys) -> AppState {
         self.signing = Some(Arc::new(keys));
         self
+    }
+
+    /// The keys that verify workspace `ws`'s tracking tokens: its own, else the server's.
+    pub fn signing_for(&self, ws: WorkspaceId) -> Option<Arc<tidings_render::tokens::SigningKeys>> {
+        self.tenant(ws).and_then(|t| t.signing.clone()).or_else(|| self.signing.clone())
     }
 
     /// The workspace as the node runs it, if it does.

@@ -86,7 +86,7 @@ fn preferences_claims(app: &AppState, token: &str) -> Option<Claims> {
 }
 
 fn form_token(app: &AppState, cookie: &str, token: &str) -> Option<String> {
-    let keys = app.signing.as_ref()?;
+    let keys = app.signing_for(tidings_render::tokens::claimed_workspace(token)?)?;
     Some(URL_SAFE_NO_PAD.encode(keys.mac(format!("prefs|{cookie}|{token}").as_bytes())))
 }
 
@@ -203,7 +203,8 @@ async fn save(
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     // A browser says when a request comes from another site; so does a missing cookie.
     let cross_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
-    let (Some(cookie), Some(sent), Some(keys)) = (cookie_value(&headers), field("csrf"), app.signing.as_ref()) else {
+    let (Some(cookie), Some(sent), Some(keys)) = (cookie_value(&headers), field("csrf"), app.signing_for(c.workspace))
+    else {
         return forbidden();
     };
     let Ok(tag) = URL_SAFE_NO_PAD.decode(sent) else { return forbidden() };

@@ -60,7 +60,7 @@ pub(crate) fn refused() -> Response {
 }
 
 pub(crate) fn claims(app: &AppState, token: &str) -> Option<Claims> {
-    let keys = app.signing.as_ref()?;
+    let keys = app.signing_for(tidings_render::tokens::claimed_workspace(token)?)?;
     keys.verify(token).ok()
 }
 

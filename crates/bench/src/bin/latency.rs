@@ -118,6 +118,7 @@ fn main() -> Result<()> {
         topics: Vec::new(),
         definitions: None,
         predictions: None,
+        signing: None,
     };
     let node = tidings_node::Node::start(
         tidings_node::Settings { tenants: vec![tenant], manual: false },

@@ -9,6 +9,7 @@ mod live;
 mod predictions;
 mod segments;
 mod serve;
+mod workspaces;
 
 #[path = "../common/mod.rs"]
 mod common;

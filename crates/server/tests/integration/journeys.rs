@@ -158,6 +158,7 @@ impl Shop {
             }),
             definitions: None,
             predictions: None,
+            signing: None,
         };
         let node =
             Node::start(tidings_node::Settings { tenants: vec![tenant], manual: true }, store.clone(), clock.clone())

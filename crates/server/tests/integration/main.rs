@@ -129,6 +129,7 @@ impl Server {
             topics: vec!["cart".to_string(), "news".to_string()],
             definitions: None,
             predictions: None,
+            signing: None,
         };
         if let Some(text) = rules {
             let files = vec![tidings_rules::SourceFile::new("s.rules", text)];
