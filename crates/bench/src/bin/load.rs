@@ -158,6 +158,8 @@ fn main() -> Result<()> {
         .env("TIDINGS_WORKSPACE__ADMIN_KEY", ADMIN_KEY)
         .env("TIDINGS_PREDICT__EVERY", "off")
         .env("TIDINGS_SERVER__INGEST_REQUESTS_PER_SECOND", "0")
+        // Every idle connection and the load come from this one address.
+        .env("TIDINGS_SERVER__MAX_CONNECTIONS_PER_CLIENT", "4096")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -285,9 +287,20 @@ fn main() -> Result<()> {
     let (m_lo, m_hi) = span(&rss);
     println!("p99 per window {p_lo:.2}-{p_hi:.2} ms; RSS {m_lo:.0}-{m_hi:.0} MB");
     let _ = std::fs::remove_dir_all(&dir);
-    if stored != acknowledged {
-        bail!("{acknowledged} messages were acknowledged but {stored} are stored");
+    // wrk stops each window with requests in flight: the server may have
+    // stored (and answered) them after wrk stopped reading, so more can be
+    // stored than wrk saw acknowledged, at most one request per connection
+    // per window; fewer would be a loss.
+    let in_flight = u64::from(a.connections) * u64::from(a.windows) * u64::from(a.batch);
+    if stored < acknowledged {
+        bail!("{acknowledged} messages were acknowledged but only {stored} are stored");
     }
-    println!("every acknowledged message is stored, once");
+    if stored > acknowledged + in_flight {
+        bail!("{stored} stored is more than {acknowledged} acknowledged and {in_flight} in flight");
+    }
+    println!(
+        "every acknowledged message is stored ({} more were stored whose answer wrk did not wait for)",
+        stored - acknowledged
+    );
     Ok(())
 }
