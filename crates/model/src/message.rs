@@ -143,6 +143,9 @@ pub enum MessageError {
     /// A `\u` escape that is half of a UTF-16 surrogate pair: not a character.
     #[error("a lone UTF-16 surrogate escape at line {line}, column {column} is not a character; send valid Unicode")]
     LoneSurrogate { line: usize, column: usize },
+    /// A number no reader can hold: beyond a 64-bit float's range (1.8e308).
+    #[error("a number at line {line}, column {column} is beyond the range of a 64-bit float; send it as a string")]
+    NumberOutOfRange { line: usize, column: usize },
     /// A time outside what Tidings stores (see [`MAX_FUTURE`], [`MIN_TIME`]).
     #[error(
         "`{field}` {value:?} is outside the accepted window (from 1900-01-01 to a day after the server received it); check the client's clock"
@@ -167,6 +170,7 @@ impl MessageError {
             MessageError::NotABatch => "not_a_batch",
             MessageError::TooDeep { .. } => "too_deep",
             MessageError::LoneSurrogate { .. } => "invalid_unicode",
+            MessageError::NumberOutOfRange { .. } => "number_out_of_range",
             MessageError::TimeOutOfRange { .. } => "timestamp_out_of_range",
         }
     }
@@ -399,8 +403,10 @@ pub fn parse_message(
 /// Checks what a JSON parser accepts but a stored body must not hold:
 /// nesting deeper than [`MAX_DEPTH`] (every reader parses the body back, and
 /// parsers stop at some depth), and `\u` escapes of lone surrogates (valid
-/// JSON text, but no character, so no reader can decode them). One pass
-/// over the bytes, before anything is parsed.
+/// JSON text, but no character, so no reader can decode them), and numbers
+/// beyond a 64-bit float (a parser skipping a field accepts `1e999`, one
+/// reading it back does not). One pass over the bytes, before anything is
+/// parsed.
 fn check_text(text: &str) -> Result<(), MessageError> {
     let bytes = text.as_bytes();
     let at = |i: usize| {
@@ -455,6 +461,22 @@ fn check_text(text: &str) -> Result<(), MessageError> {
                     }
                 }
                 b'}' | b']' => depth = depth.saturating_sub(1),
+                b'-' | b'0'..=b'9' => {
+                    let end = bytes[i..]
+                        .iter()
+                        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                        .map_or(bytes.len(), |n| i + n);
+                    let number = &text[i..end];
+                    // Only an exponent or over 300 digits can leave the range.
+                    if (number.len() > 300 || number.contains(['e', 'E']))
+                        && number.parse::<f64>().is_ok_and(|n| n.is_infinite())
+                    {
+                        let (line, column) = at(i);
+                        return Err(MessageError::NumberOutOfRange { line, column });
+                    }
+                    i = end;
+                    continue;
+                }
                 _ => {}
             }
         }
@@ -562,6 +584,16 @@ mod tests {
         let m = parse(pair).unwrap();
         let back: Value = serde_json::from_str(&m.body).unwrap();
         assert_eq!(back["properties"]["s"], "\u{1F600} \\ud800");
+        // Numbers past a float, in a field nobody parses on the way in.
+        for bad in ["5477775E419", "-1e309", "1.5E+400", &"9".repeat(400)] {
+            let t = format!("{{\"type\":\"track\",\"userId\":\"u\",\"event\":\"X\",\n\"other\":[1,{bad}]}}");
+            assert!(matches!(parse(&t), Err(MessageError::NumberOutOfRange { line: 2, column: 12 })), "{bad}");
+        }
+        for fine in ["1e308", "-2.5e-400", "123456789012345678901234567890", "0.000001"] {
+            let t = format!(r#"{{"type":"track","userId":"u","event":"X","properties":{{"n":{fine},"s":"1e999"}}}}"#);
+            let m = parse(&t).unwrap_or_else(|e| panic!("{fine}: {e}"));
+            assert!(serde_json::from_str::<Value>(&m.body).is_ok(), "{fine}");
+        }
     }
 
     #[test]

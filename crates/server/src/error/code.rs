@@ -154,6 +154,8 @@ error_codes! {
     TooDeep => "too_deep", BAD_REQUEST, User;
     /// A `\u` escape of half a UTF-16 surrogate pair: no character.
     InvalidUnicode => "invalid_unicode", BAD_REQUEST, User;
+    /// A number beyond a 64-bit float's range.
+    NumberOutOfRange => "number_out_of_range", BAD_REQUEST, User;
     /// A time before 1900 or more than a day after the server received it.
     TimestampOutOfRange => "timestamp_out_of_range", BAD_REQUEST, User;
     /// A batch in which every message was rejected; nothing was stored.
@@ -246,6 +248,7 @@ impl From<&MessageError> for ErrorCode {
             MessageError::NotABatch => ErrorCode::NotABatch,
             MessageError::TooDeep { .. } => ErrorCode::TooDeep,
             MessageError::LoneSurrogate { .. } => ErrorCode::InvalidUnicode,
+            MessageError::NumberOutOfRange { .. } => ErrorCode::NumberOutOfRange,
             MessageError::TimeOutOfRange { .. } => ErrorCode::TimestampOutOfRange,
         }
     }

@@ -110,6 +110,7 @@ fn what_cannot_be_read_back_exactly_is_refused() {
     let cases: Vec<(String, &str)> = vec![
         (deep, "too_deep"),
         (r#"{"userId": "u", "event": "E", "properties": {"s": "\ud800"}}"#.to_string(), "invalid_unicode"),
+        (r#"{"userId": "u", "event": "E", "unknown": 5477775E419}"#.to_string(), "number_out_of_range"),
         (r#"{"userId": "u", "event": "E", "timestamp": "9999-12-30T00:00:00Z"}"#.to_string(), "timestamp_out_of_range"),
         (
             r#"{"userId": "u", "event": "E", "timestamp": "9999-12-30T00:00:00Z", "sentAt": "0001-01-01T00:00:00Z"}"#
