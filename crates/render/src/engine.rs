@@ -129,6 +129,15 @@ impl Renderer {
                 let (line, column) = line_col(text.unwrap_or(""), offset);
                 return Err(TemplateError::TooDeep { at: location(source, part, Some(line), Some(column)), what });
             }
+            if let Some((offset, number)) = text.and_then(integer_out_of_range) {
+                let (line, column) = line_col(text.unwrap_or(""), offset);
+                return Err(TemplateError::Liquid {
+                    at: location(source, part, Some(line), Some(column)),
+                    message: format!(
+                        "the number {number} is beyond a 64-bit integer; write it as a string or with a decimal point"
+                    ),
+                });
+            }
         }
         let parse = |text: &str, part: Part| {
             liquid_core::parser::parse(text, &self.language).map(liquid_core::Template::new).map_err(|e| {
@@ -316,6 +325,61 @@ fn liquid_markup(text: &str) -> Vec<&str> {
 /// template nested deeper would exhaust the stack instead of being refused.
 pub const MAX_TEMPLATE_DEPTH: usize = 100;
 
+/// Where Liquid markup in `text` first holds an integer literal beyond
+/// `i64`, and the literal. Liquid's parser panics on one (its grammar
+/// promises every integer parses); found by fuzzing, refused here instead.
+fn integer_out_of_range(text: &str) -> Option<(usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(open) = text[i..].find('{').map(|o| i + o) {
+        let close = match bytes.get(open + 1) {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                i = open + 1;
+                continue;
+            }
+        };
+        let end = text[open + 2..].find(close).map_or(text.len(), |e| open + 2 + e);
+        let markup = &text[open + 2..end];
+        let word = markup.trim_start_matches('-').trim_start();
+        // What `raw` and `comment` enclose is not parsed.
+        for (tag, end_tag) in [("raw", "endraw"), ("comment", "endcomment")] {
+            if close == "%}" && word.starts_with(tag) {
+                i = text[end..].find(end_tag).map_or(text.len(), |e| end + e);
+            }
+        }
+        if i > end {
+            continue;
+        }
+        let m = markup.as_bytes();
+        let (mut j, mut quote) = (0, None);
+        while j < m.len() {
+            match (quote, m[j]) {
+                (Some(q), b) if b == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(m[j]),
+                (None, b'0'..=b'9') if j == 0 || !(m[j - 1].is_ascii_alphanumeric() || m[j - 1] == b'_') => {
+                    let start = if j > 0 && m[j - 1] == b'-' { j - 1 } else { j };
+                    let digits = m[j..].iter().take_while(|b| b.is_ascii_digit()).count();
+                    let float =
+                        m.get(j + digits) == Some(&b'.') && m.get(j + digits + 1).is_some_and(u8::is_ascii_digit);
+                    let literal = &markup[start..j + digits];
+                    if !float && literal.parse::<i64>().is_err() {
+                        return Some((open + 2 + start, literal));
+                    }
+                    j += digits;
+                    continue;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        i = end.max(open + 2);
+    }
+    None
+}
+
 /// Where `text` first nests Liquid blocks or elements deeper than
 /// [`MAX_TEMPLATE_DEPTH`], and which of the two. A scan, not a parse: it
 /// only has to be an upper bound of what the parsers will descend.
@@ -327,7 +391,8 @@ fn too_deep(text: &str) -> Option<(usize, &'static str)> {
     while i < bytes.len() {
         // Only ASCII bytes are looked at, so every slice starts on a character.
         if bytes[i..].starts_with(b"{%") {
-            let end = text[i..].find("%}").map_or(text.len(), |e| i + e);
+            // The close is looked for after the open: in `{%}` they share the `%`.
+            let end = text[i + 2..].find("%}").map_or(text.len(), |e| i + 2 + e);
             let tag = text[i + 2..end].trim_start_matches('-').trim_start();
             let word = tag.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
             if BLOCKS.contains(&word) {

@@ -338,6 +338,31 @@ fn templates_nested_too_deep_are_refused_not_crashed_on() {
             let wide =
                 format!("---\nsubject: s\n---\n{}", "<p>{% if a %}x{% endif %}<br><img src=x></p>".repeat(2_000));
             assert!(compile("a.html", &wide, None).is_ok());
+            // An open and a close sharing their `%` (found by fuzzing: it panicked).
+            let err = compile("a.html", "---\nsubject: s\n---\n<p>{%}</p>", None).unwrap_err();
+            assert!(!err.to_string().is_empty());
+            // Integers past 64 bits (Liquid's parser panics on them: found by fuzzing).
+            for bad in [
+                "{{ 99999999999999999999 }}",
+                "{{ a[-99999999999999999999] }}",
+                "{% if 1 > 99999999999999999999 %}x{% endif %}",
+            ] {
+                let err = compile("a.html", &format!("---\nsubject: s\n---\n<p>\n{bad}</p>"), None).unwrap_err();
+                let TemplateError::Liquid { at, message } = &err else { panic!("{err}") };
+                assert_eq!(at.line, Some(5), "{err}");
+                assert!(message.contains("beyond a 64-bit integer"), "{err}");
+            }
+            for fine in [
+                "{{ 9223372036854775807 }}",
+                "{{ 99999999999999999999.5 }}",
+                "{{ 'a 99999999999999999999' }}",
+                "{{ a1 }}",
+                "{% raw %}{{ 99999999999999999999 }}{% endraw %}",
+                "99999999999999999999",
+            ] {
+                compile("a.html", &format!("---\nsubject: s\n---\n<p>{fine}</p>"), None)
+                    .unwrap_or_else(|e| panic!("{fine}: {e}"));
+            }
         })
         .unwrap()
         .join()
