@@ -80,6 +80,7 @@ impl PostgresStore {
     }
 
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        tidings_store::assert_may_block();
         let c = self.pool.lock().pop();
         let mut c = match c {
             Some(c) if !c.is_closed() => c,
@@ -92,6 +93,9 @@ impl PostgresStore {
         }
         out
     }
+
+    /// The schema version this build migrates to.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     /// A store in a new, empty schema that is dropped with the store: for tests.
     /// A store in `schema`, emptied first: whatever the schema held is

@@ -181,6 +181,7 @@ impl SqliteStore {
     }
 
     fn writer(&self) -> Result<parking_lot::MutexGuard<'_, write::Writer>> {
+        tidings_store::assert_may_block();
         match &self.writer {
             Some(w) => Ok(w.lock()),
             None => Err(StoreError::Database("this store was opened read-only".into())),
@@ -188,6 +189,7 @@ impl SqliteStore {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        tidings_store::assert_may_block();
         let conn = self.readers.lock().pop();
         let conn = match conn {
             Some(c) => c,

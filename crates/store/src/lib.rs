@@ -9,6 +9,68 @@
 
 pub mod conformance;
 pub mod learnings;
+pub mod upgrade;
+
+/// Architecture invariant: store calls block (on a disk or a socket), so
+/// none runs on an async runtime's worker thread: async code calls the
+/// store through `spawn_blocking` (the server's `db` helper) or from a
+/// thread of its own. Every backend call checks this in debug builds, so
+/// any test that walks a path breaking the rule fails on either backend,
+/// not only where PostgreSQL's blocking client would panic.
+#[inline]
+pub fn assert_may_block() {
+    #[cfg(debug_assertions)]
+    may_block::check();
+}
+
+#[cfg(debug_assertions)]
+mod may_block {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static PROBE: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
+    }
+
+    /// A thread may block when it could start a runtime of its own: the
+    /// check tokio makes, and the one the PostgreSQL client trips over.
+    pub fn check() {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return; // no runtime around at all: a plain thread
+        }
+        let entered = PROBE.with(|probe| {
+            let mut probe = probe.borrow_mut();
+            let rt = probe
+                .get_or_insert_with(|| tokio::runtime::Builder::new_current_thread().build().expect("a probe runtime"));
+            // Only a broken rule panics here (tokio's own message is printed
+            // before ours); the panic hook is left alone, it is global.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(async {}))).is_err()
+        });
+        assert!(
+            !entered,
+            "a blocking store call ran on an async worker thread: call the store through \
+             spawn_blocking (the server's `db` helper) or from a thread of its own (ARCHITECTURE.md, Invariants)"
+        );
+    }
+}
+
+#[cfg(all(test, debug_assertions))]
+mod tests {
+    #[test]
+    #[should_panic(expected = "a blocking store call ran on an async worker thread")]
+    fn a_store_call_on_an_async_worker_is_refused() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        rt.block_on(async { super::assert_may_block() });
+    }
+
+    #[test]
+    fn a_store_call_through_spawn_blocking_or_on_a_plain_thread_may_block() {
+        super::assert_may_block();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        rt.block_on(async { tokio::task::spawn_blocking(super::assert_may_block).await.unwrap() });
+        let _inside = rt.enter();
+        std::thread::spawn(super::assert_may_block).join().unwrap();
+    }
+}
 
 use serde::Serialize;
 use tidings_model::{KeyKind, Message, Micros, ProfileId, StoredEvent, WorkspaceId, traits::Traits};
