@@ -1,5 +1,7 @@
 //! Nothing acknowledged is lost or doubled when the server is killed with
-//! SIGKILL in the middle of ingest, several times.
+//! SIGKILL in the middle of ingest, several times: on a folder made by
+//! `tidings init` (the starter segments, journeys and templates loaded, so
+//! the engine and the runner work beside ingest), on SQLite and PostgreSQL.
 
 use crate::{WRITE_KEY, drop_schema, free_addr, serve_with};
 use std::collections::HashMap;
@@ -54,6 +56,8 @@ fn message_counts(store: &dyn Store) -> HashMap<String, u32> {
 /// Sends batches from three clients while killing the server four times;
 /// then checks `counts()` holds every acknowledged id exactly once.
 fn kill_and_count(dir: &std::path::Path, env: &[(&str, &str)], counts: impl FnOnce() -> HashMap<String, u32>) {
+    let init = std::process::Command::new(crate::BIN).arg("init").arg(dir).output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     // Each client's batch that was not acknowledged is sent again after the restart, as a real client would.
     let pending: Arc<Mutex<HashMap<usize, serde_json::Value>>> = Arc::default();
