@@ -26,7 +26,9 @@ pub enum PredictError {
     #[error("only {buyers} profiles have a {event:?} by {as_of}; the models need more buyers")]
     TooFewBuyers { buyers: usize, event: String, as_of: String },
     /// A model could not be fitted to the data.
-    #[error("fitting {0}: {1}; the models need weeks of history with repeat buyers: import more history, or try again later")]
+    #[error(
+        "fitting {0}: {1}; the models need weeks of history with repeat buyers: import more history, or try again later"
+    )]
     Fit(&'static str, tidings_insights::InsightsError),
     /// Summarising, scoring or predicting failed.
     #[error(transparent)]
