@@ -32,6 +32,7 @@ pub mod definitions;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod partitions;
 pub mod predictions;
 mod runner;
 

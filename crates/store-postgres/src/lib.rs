@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus,
-    Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, Lease, LeaseChange, NewOutbox, NewTimer, OutboxRow,
+    OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_timers.sql"),
     include_str!("../migrations/0004_outbox.sql"),
     include_str!("../migrations/0005_journey_instances.sql"),
+    include_str!("../migrations/0006_partitions.sql"),
 ];
 const POOL_MAX: usize = 8;
 
@@ -719,6 +720,169 @@ impl Store for PostgresStore {
                 updated_at: r.get(6),
             })
             .collect())
+        })
+    }
+
+    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO nodes (node_id, started_at, seen_at) VALUES ($1, $2, $2)
+                 ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+                &[&node, &now],
+            )
+            .map_err(db_err)?;
+            let rows = c
+                .query("SELECT node_id FROM nodes WHERE seen_at >= $1 ORDER BY node_id", &[&live_since])
+                .map_err(db_err)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn node_leave(&self, node: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM nodes WHERE node_id = $1", &[&node]).map(|_| ()).map_err(db_err))
+    }
+
+    fn partition_leases(&self, ws: WorkspaceId) -> Result<Vec<Lease>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT partition_no, owner, token, expires_at FROM partition_leases
+                     WHERE workspace_id = $1 ORDER BY partition_no",
+                    &[&ws.0],
+                )
+                .map_err(db_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| Lease {
+                    workspace: ws,
+                    partition: r.get::<_, i32>(0) as u32,
+                    owner: r.get(1),
+                    token: r.get(2),
+                    expires_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn acquire_partition(
+        &self,
+        ws: WorkspaceId,
+        partition: u32,
+        node: &str,
+        now: Micros,
+        until: Micros,
+    ) -> Result<Option<Lease>> {
+        let part = partition as i32;
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            // A row to lock, so two nodes taking a new partition queue on it.
+            tx.execute(
+                "INSERT INTO partition_leases (workspace_id, partition_no, owner, token, expires_at)
+                 VALUES ($1, $2, NULL, 0, 0) ON CONFLICT DO NOTHING",
+                &[&ws.0, &part],
+            )
+            .map_err(db_err)?;
+            let row = tx
+                .query_one(
+                    "SELECT owner, token, expires_at FROM partition_leases
+                     WHERE workspace_id = $1 AND partition_no = $2 FOR UPDATE",
+                    &[&ws.0, &part],
+                )
+                .map_err(db_err)?;
+            let (owner, token, expires): (Option<String>, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            let Some((token, reason)) =
+                tidings_store::lease_decision(Some((owner.as_deref(), token, expires)), node, now)
+            else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE partition_leases SET owner = $3, token = $4, expires_at = $5
+                 WHERE workspace_id = $1 AND partition_no = $2",
+                &[&ws.0, &part, &node, &token, &until],
+            )
+            .map_err(db_err)?;
+            if let Some(reason) = reason {
+                tx.execute(
+                    "INSERT INTO lease_changes (workspace_id, partition_no, owner, previous, token, at, reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[&ws.0, &part, &node, &owner, &token, &now, &reason],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(Some(Lease { workspace: ws, partition, owner: Some(node.to_string()), token, expires_at: until }))
+        })
+    }
+
+    fn renew_partitions(
+        &self,
+        ws: WorkspaceId,
+        node: &str,
+        held: &[(u32, i64)],
+        now: Micros,
+        until: Micros,
+    ) -> Result<Vec<u32>> {
+        let parts: Vec<i32> = held.iter().map(|&(p, _)| p as i32).collect();
+        let tokens: Vec<i64> = held.iter().map(|&(_, t)| t).collect();
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "UPDATE partition_leases l SET expires_at = $1
+                     FROM unnest($4::int[], $5::bigint[]) AS h(partition_no, token)
+                     WHERE l.workspace_id = $2 AND l.partition_no = h.partition_no AND l.token = h.token
+                       AND l.owner = $3 AND l.expires_at > $6
+                     RETURNING l.partition_no",
+                    &[&until, &ws.0, &node, &parts, &tokens, &now],
+                )
+                .map_err(db_err)?;
+            let mut renewed: Vec<u32> = rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
+            renewed.sort_unstable();
+            Ok(renewed)
+        })
+    }
+
+    fn release_partitions(&self, ws: WorkspaceId, node: &str, held: &[(u32, i64)], now: Micros) -> Result<()> {
+        let parts: Vec<i32> = held.iter().map(|&(p, _)| p as i32).collect();
+        let tokens: Vec<i64> = held.iter().map(|&(_, t)| t).collect();
+        self.with(|c| {
+            c.execute(
+                "WITH released AS (
+                     UPDATE partition_leases l SET owner = NULL, expires_at = 0
+                     FROM unnest($3::int[], $4::bigint[]) AS h(partition_no, token)
+                     WHERE l.workspace_id = $1 AND l.partition_no = h.partition_no AND l.token = h.token
+                       AND l.owner = $2
+                     RETURNING l.partition_no, l.token)
+                 INSERT INTO lease_changes (workspace_id, partition_no, owner, previous, token, at, reason)
+                 SELECT $1, partition_no, NULL, $2, token, $5, 'released' FROM released ORDER BY partition_no",
+                &[&ws.0, &node, &parts, &tokens, &now],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+        })
+    }
+
+    fn lease_changes(&self, ws: WorkspaceId, after: i64) -> Result<Vec<LeaseChange>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT id, partition_no, owner, previous, token, at, reason FROM lease_changes
+                     WHERE workspace_id = $1 AND id > $2 ORDER BY id",
+                    &[&ws.0, &after],
+                )
+                .map_err(db_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| LeaseChange {
+                    id: r.get(0),
+                    workspace: ws,
+                    partition: r.get::<_, i32>(1) as u32,
+                    owner: r.get(2),
+                    previous: r.get(3),
+                    token: r.get(4),
+                    at: r.get(5),
+                    reason: r.get(6),
+                })
+                .collect())
         })
     }
 

@@ -17,8 +17,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, NewOutbox, NewTimer, OutboxRow, OutboxStatus,
-    Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, Lease, LeaseChange, NewOutbox, NewTimer, OutboxRow,
+    OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -808,6 +808,174 @@ impl Store for SqliteStore {
             let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
             out.sort_by(|a, b| (&a.journey, a.entry).cmp(&(&b.journey, b.entry)));
             Ok(out)
+        })
+    }
+
+    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>> {
+        {
+            let w = self.writer()?;
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO nodes (node_id, started_at, seen_at) VALUES (?1, ?2, ?2)
+                     ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+                )
+                .map_err(db_err)?
+                .execute(params![node, now])
+                .map_err(db_err)?;
+        }
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT node_id FROM nodes WHERE seen_at >= ?1 ORDER BY node_id").map_err(db_err)?;
+            let rows = stmt.query_map(params![live_since], |r| r.get(0)).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<String>>>().map_err(db_err)
+        })
+    }
+
+    fn node_leave(&self, node: &str) -> Result<()> {
+        let w = self.writer()?;
+        w.conn.execute("DELETE FROM nodes WHERE node_id = ?1", params![node]).map_err(db_err)?;
+        Ok(())
+    }
+
+    fn partition_leases(&self, ws: WorkspaceId) -> Result<Vec<Lease>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT partition_no, owner, token, expires_at FROM partition_leases
+                     WHERE workspace_id = ?1 ORDER BY partition_no",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![ws.0], |r| {
+                    Ok(Lease {
+                        workspace: ws,
+                        partition: r.get(0)?,
+                        owner: r.get(1)?,
+                        token: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn acquire_partition(
+        &self,
+        ws: WorkspaceId,
+        partition: u32,
+        node: &str,
+        now: Micros,
+        until: Micros,
+    ) -> Result<Option<Lease>> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let current: Option<(Option<String>, i64, i64)> = tx
+            .query_row(
+                "SELECT owner, token, expires_at FROM partition_leases WHERE workspace_id = ?1 AND partition_no = ?2",
+                params![ws.0, partition],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let view = current.as_ref().map(|(o, t, e)| (o.as_deref(), *t, *e));
+        let Some((token, reason)) = tidings_store::lease_decision(view, node, now) else {
+            return Ok(None);
+        };
+        tx.execute(
+            "INSERT INTO partition_leases (workspace_id, partition_no, owner, token, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (workspace_id, partition_no) DO UPDATE
+             SET owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at",
+            params![ws.0, partition, node, token, until],
+        )
+        .map_err(db_err)?;
+        if let Some(reason) = reason {
+            let previous = current.and_then(|(o, _, _)| o);
+            tx.execute(
+                "INSERT INTO lease_changes (workspace_id, partition_no, owner, previous, token, at, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![ws.0, partition, node, previous, token, now, reason],
+            )
+            .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(Some(Lease { workspace: ws, partition, owner: Some(node.to_string()), token, expires_at: until }))
+    }
+
+    fn renew_partitions(
+        &self,
+        ws: WorkspaceId,
+        node: &str,
+        held: &[(u32, i64)],
+        now: Micros,
+        until: Micros,
+    ) -> Result<Vec<u32>> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let mut renewed = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE partition_leases SET expires_at = ?1
+                     WHERE workspace_id = ?2 AND partition_no = ?3 AND owner = ?4 AND token = ?5 AND expires_at > ?6",
+                )
+                .map_err(db_err)?;
+            for &(partition, token) in held {
+                if stmt.execute(params![until, ws.0, partition, node, token, now]).map_err(db_err)? > 0 {
+                    renewed.push(partition);
+                }
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(renewed)
+    }
+
+    fn release_partitions(&self, ws: WorkspaceId, node: &str, held: &[(u32, i64)], now: Micros) -> Result<()> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        for &(partition, token) in held {
+            let n = tx
+                .execute(
+                    "UPDATE partition_leases SET owner = NULL, expires_at = 0
+                     WHERE workspace_id = ?1 AND partition_no = ?2 AND owner = ?3 AND token = ?4",
+                    params![ws.0, partition, node, token],
+                )
+                .map_err(db_err)?;
+            if n > 0 {
+                tx.execute(
+                    "INSERT INTO lease_changes (workspace_id, partition_no, owner, previous, token, at, reason)
+                     VALUES (?1, ?2, NULL, ?3, ?4, ?5, 'released')",
+                    params![ws.0, partition, node, token, now],
+                )
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn lease_changes(&self, ws: WorkspaceId, after: i64) -> Result<Vec<LeaseChange>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, partition_no, owner, previous, token, at, reason FROM lease_changes
+                     WHERE workspace_id = ?1 AND id > ?2 ORDER BY id",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![ws.0, after], |r| {
+                    Ok(LeaseChange {
+                        id: r.get(0)?,
+                        workspace: ws,
+                        partition: r.get(1)?,
+                        owner: r.get(2)?,
+                        previous: r.get(3)?,
+                        token: r.get(4)?,
+                        at: r.get(5)?,
+                        reason: r.get(6)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })
     }
 

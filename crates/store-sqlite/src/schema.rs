@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_timers.sql"),
     include_str!("../migrations/0004_outbox.sql"),
     include_str!("../migrations/0005_journey_instances.sql"),
+    include_str!("../migrations/0006_partitions.sql"),
 ];
 
 pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {

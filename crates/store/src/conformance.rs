@@ -21,7 +21,8 @@ macro_rules! conformance_tests {
             large_batch_round_trips, snapshots_replace_and_stay_in_their_workspace, stats_track_the_log, profile_ids_page_through_live_profiles,
             timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up, claims_stay_in_their_workspace,
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
-            journey_instances_round_trip, derived_appends_join_the_log }
+            journey_instances_round_trip, derived_appends_join_the_log, partitions_are_leased_with_fencing_tokens,
+            nodes_are_seen_by_heartbeat, nodes_racing_for_partitions_never_share_one }
     };
     (@tests [$make:expr]; $($case:ident),*) => {
         $(
@@ -525,4 +526,85 @@ pub fn journey_instances_round_trip(s: &dyn Store) {
     assert_eq!(got[0], rec("cart", 1, true, r#"{"step":3}"#));
     assert_eq!((got[1].journey.as_str(), got[1].entry), ("cart", 2));
     assert!(s.instances_for_profile(a, ProfileId(6)).unwrap().is_empty());
+}
+
+/// A partition has at most one live lease; every change of owner raises
+/// the fencing token and is recorded; a node that lost its lease can
+/// neither renew nor release it.
+pub fn partitions_are_leased_with_fencing_tokens(s: &dyn Store) {
+    let a = ws(s, "a");
+    let b = ws(s, "b");
+    let sec = 1_000_000;
+    let lease =
+        |n: &str, p: u32, now: i64| s.acquire_partition(a, p, n, T0 + now * sec, T0 + (now + 10) * sec).unwrap();
+    let first = lease("n1", 3, 0).expect("a new partition is free");
+    assert_eq!((first.token, first.owner.as_deref(), first.expires_at), (1, Some("n1"), T0 + 10 * sec));
+    assert!(lease("n2", 3, 5).is_none(), "held by a live lease");
+    assert_eq!(lease("n1", 3, 5).map(|l| l.token), Some(1), "the owner extends, keeping the token");
+    assert!(s.acquire_partition(b, 3, "n2", T0, T0 + 10 * sec).unwrap().is_some(), "another workspace's partition 3");
+    // n1 stops renewing; after its lease runs out n2 takes over with a new token.
+    let taken = lease("n2", 3, 16).expect("an expired lease is free");
+    assert_eq!(taken.token, 2);
+    assert!(s.renew_partitions(a, "n1", &[(3, 1)], T0 + 17 * sec, T0 + 27 * sec).unwrap().is_empty(), "fenced");
+    s.release_partitions(a, "n1", &[(3, 1)], T0 + 17 * sec).unwrap();
+    assert_eq!(s.partition_leases(a).unwrap()[0].owner.as_deref(), Some("n2"), "a stale release changes nothing");
+    assert_eq!(s.renew_partitions(a, "n2", &[(3, 2)], T0 + 17 * sec, T0 + 30 * sec).unwrap(), [3]);
+    // n2 hands it back; the next owner gets a new token at once.
+    s.release_partitions(a, "n2", &[(3, 2)], T0 + 18 * sec).unwrap();
+    assert_eq!(s.partition_leases(a).unwrap()[0].owner, None);
+    assert!(s.renew_partitions(a, "n2", &[(3, 2)], T0 + 18 * sec, T0 + 30 * sec).unwrap().is_empty());
+    assert_eq!(lease("n1", 3, 19).map(|l| l.token), Some(3));
+    lease("n1", 9, 19).expect("another partition");
+    let leases = s.partition_leases(a).unwrap();
+    assert_eq!(leases.iter().map(|l| (l.partition, l.token)).collect::<Vec<_>>(), [(3, 3), (9, 1)]);
+    let changes = s.lease_changes(a, 0).unwrap();
+    let seen: Vec<_> = changes
+        .iter()
+        .map(|c| (c.partition, c.owner.as_deref(), c.previous.as_deref(), c.token, c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3, Some("n1"), None, 1, "new"),
+            (3, Some("n2"), Some("n1"), 2, "expired"),
+            (3, None, Some("n2"), 2, "released"),
+            (3, Some("n1"), None, 3, "free"),
+            (9, Some("n1"), None, 1, "new"),
+        ]
+    );
+    assert_eq!(s.lease_changes(a, changes[2].id).unwrap().len(), 2, "read on from a change");
+    assert_eq!(s.lease_changes(b, 0).unwrap().len(), 1);
+}
+
+pub fn nodes_are_seen_by_heartbeat(s: &dyn Store) {
+    let sec = 1_000_000;
+    assert_eq!(s.node_heartbeat("n2", T0, T0 - 10 * sec).unwrap(), ["n2"]);
+    assert_eq!(s.node_heartbeat("n1", T0 + 5 * sec, T0 - 5 * sec).unwrap(), ["n1", "n2"]);
+    assert_eq!(s.node_heartbeat("n1", T0 + 12 * sec, T0 + 2 * sec).unwrap(), ["n1"], "n2 went quiet");
+    s.node_leave("n1").unwrap();
+    assert_eq!(s.node_heartbeat("n3", T0 + 13 * sec, T0 - 100 * sec).unwrap(), ["n2", "n3"]);
+    assert_eq!(crate::partition_of(tidings_model::ProfileId(130)), 2);
+    assert!((1..=640).map(|i| crate::partition_of(tidings_model::ProfileId(i))).all(|p| p < crate::PARTITIONS));
+}
+
+/// Nodes taking the same new partitions at once: each goes to exactly one.
+pub fn nodes_racing_for_partitions_never_share_one(s: &dyn Store) {
+    let a = ws(s, "a");
+    let won: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..4)
+            .map(|n| {
+                scope.spawn(move || {
+                    let node = format!("n{n}");
+                    (0..16u32)
+                        .filter(|&p| s.acquire_partition(a, p, &node, T0, T0 + 10_000_000).unwrap().is_some())
+                        .collect()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut all: Vec<u32> = won.concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..16).collect::<Vec<_>>(), "each partition won once: {won:?}");
+    assert!(s.partition_leases(a).unwrap().iter().all(|l| l.token == 1));
 }

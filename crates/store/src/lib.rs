@@ -290,6 +290,67 @@ pub struct InstanceRecord {
     pub updated_at: Micros,
 }
 
+/// How many partitions a workspace's profiles fall into. Fixed: a
+/// partition is the unit a node owns, and changing the count would move
+/// profiles between partitions.
+pub const PARTITIONS: u32 = 64;
+
+/// The partition of a profile. Profile ids are handed out in sequence, so
+/// the remainder spreads them evenly; it is also what SQL can compute
+/// (`profile_id % 64`).
+pub fn partition_of(profile: ProfileId) -> u32 {
+    profile.0.rem_euclid(i64::from(PARTITIONS)) as u32
+}
+
+/// A node's lease on one partition of a workspace. The fencing `token`
+/// grows by one each time the partition changes owner, so a node that lost
+/// it (and did not notice) holds a token that no longer matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub workspace: WorkspaceId,
+    pub partition: u32,
+    /// `None`: released, free for any node.
+    pub owner: Option<String>,
+    pub token: i64,
+    pub expires_at: Micros,
+}
+
+/// A change of a partition's owner, as recorded (for operators and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseChange {
+    pub id: i64,
+    pub workspace: WorkspaceId,
+    pub partition: u32,
+    /// The new owner; `None` when released.
+    pub owner: Option<String>,
+    pub previous: Option<String>,
+    pub token: i64,
+    pub at: Micros,
+    /// `new` (never owned), `free` (released before), `expired` (the last
+    /// owner's lease ran out) or `released` (handed back by its owner).
+    pub reason: String,
+}
+
+/// What [`Store::acquire_partition`] does with a partition whose lease row
+/// reads `current` (owner, token, expiry; `None` when there is no row):
+/// `Some((token, reason))` to take or keep it with that token (`reason`
+/// is what to record when the owner changes), `None` to leave it. Both
+/// backends decide with this, inside the transaction that locks the row.
+pub fn lease_decision(
+    current: Option<(Option<&str>, i64, Micros)>,
+    node: &str,
+    now: Micros,
+) -> Option<(i64, Option<&'static str>)> {
+    match current {
+        None => Some((1, Some("new"))),
+        Some((Some(owner), token, _)) if owner == node => Some((token, None)),
+        Some((None, 0, _)) => Some((1, Some("new"))),
+        Some((None, token, _)) => Some((token + 1, Some("free"))),
+        Some((Some(_), token, expires)) if expires <= now => Some((token + 1, Some("expired"))),
+        Some(_) => None,
+    }
+}
+
 /// Counts for status pages and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -413,4 +474,41 @@ pub trait Store: Send + Sync + 'static {
     fn save_instance(&self, instance: &InstanceRecord) -> Result<()>;
     /// A profile's instances of every journey, oldest entry first.
     fn instances_for_profile(&self, ws: WorkspaceId, profile: ProfileId) -> Result<Vec<InstanceRecord>>;
+
+    // Nodes and partition leases: several nodes share one database, each
+    // partition of a workspace owned by at most one live lease.
+    /// Records that `node` is alive at `now`; returns the nodes seen at or
+    /// after `live_since` (this one included), by id.
+    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>>;
+    /// Forgets `node` (a graceful stop).
+    fn node_leave(&self, node: &str) -> Result<()>;
+    /// Every partition of `ws` that has ever been leased, by partition.
+    fn partition_leases(&self, ws: WorkspaceId) -> Result<Vec<Lease>>;
+    /// Takes the partition for `node` until `until` when it is free, its
+    /// lease expired by `now`, or `node` holds it already (then the lease
+    /// is extended and the token kept); `None` when another node holds a
+    /// live lease. A change of owner raises the token and is recorded.
+    fn acquire_partition(
+        &self,
+        ws: WorkspaceId,
+        partition: u32,
+        node: &str,
+        now: Micros,
+        until: Micros,
+    ) -> Result<Option<Lease>>;
+    /// Extends the leases `node` still holds with these tokens (and that
+    /// have not expired by `now`) to `until`; returns the partitions renewed.
+    fn renew_partitions(
+        &self,
+        ws: WorkspaceId,
+        node: &str,
+        held: &[(u32, i64)],
+        now: Micros,
+        until: Micros,
+    ) -> Result<Vec<u32>>;
+    /// Hands partitions back at once (a graceful stop, or a share given up
+    /// to a node that joined), if `node` still holds them with these tokens.
+    fn release_partitions(&self, ws: WorkspaceId, node: &str, held: &[(u32, i64)], now: Micros) -> Result<()>;
+    /// Changes of owner after change `after`, oldest first.
+    fn lease_changes(&self, ws: WorkspaceId, after: i64) -> Result<Vec<LeaseChange>>;
 }

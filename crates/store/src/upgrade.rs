@@ -168,4 +168,6 @@ pub fn check(s: &dyn Store) {
     assert_eq!(out.outcomes[0][0], Outcome::Duplicate);
     assert_eq!(stored(&out.outcomes[0][1]), u1.id);
     assert!(s.enqueue(&[], T0).unwrap().is_empty());
+    // What later migrations added works on the upgraded store.
+    assert_eq!(s.acquire_partition(shop, 0, "node-a", T0, T0 + MIN).unwrap().map(|l| l.token), Some(1));
 }
