@@ -73,6 +73,8 @@ pub enum Need {
     Chromium,
     /// A python3 that imports these modules ([`python`]).
     Python(&'static [&'static str]),
+    /// Every one of these.
+    All(&'static [Need]),
 }
 
 impl Need {
@@ -83,6 +85,7 @@ impl Need {
             Need::Postgres => postgres().map(drop),
             Need::Chromium => chromium().map(drop),
             Need::Python(modules) => python(modules).map(drop),
+            Need::All(needs) => needs.iter().try_for_each(|n| n.check()),
         }
     }
 }

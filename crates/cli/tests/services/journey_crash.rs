@@ -1,7 +1,8 @@
 //! A 10,000-recipient journey against a real SMTP server, with the server
 //! killed (SIGKILL) five times while it sends: afterwards every recipient has
 //! exactly the messages the journey sends, and a message received twice is
-//! the one in flight at a kill, with the same Message-ID.
+//! the one in flight at a kill, with the same Message-ID. On SQLite and on
+//! PostgreSQL.
 
 use crate::{WRITE_KEY, free_addr, serve_with};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,18 @@ fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
 }
 
 pub fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
+    run(&[]);
+}
+
+pub fn on_postgres_a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one() {
+    let schema = format!("journey_crash_{}", std::process::id());
+    crate::drop_schema(&schema);
+    let url = services::postgres_url();
+    run(&[("TIDINGS_STORAGE__POSTGRES_URL", url.as_str()), ("TIDINGS_STORAGE__POSTGRES_SCHEMA", schema.as_str())]);
+    crate::drop_schema(&schema);
+}
+
+fn run(env: &[(&str, &str)]) {
     let python = services::python(PYTHON_MODULES).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("received");
@@ -89,7 +102,7 @@ pub fn a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one
     let mut addr = free_addr();
     for kill in 0..=5 {
         addr = free_addr();
-        server = Some(serve_with(&data, addr, &[]));
+        server = Some(serve_with(&data, addr, env));
         let mut c = Client::new(addr);
         let until = Instant::now() + Duration::from_millis(700);
         while next < RECIPIENTS && Instant::now() < until {

@@ -52,6 +52,11 @@ fn main() -> std::process::ExitCode {
         Need::Python(journey_crash::PYTHON_MODULES),
         journey_crash::a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one,
     );
+    tests.add(
+        "journey_crash::on_postgres_a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one",
+        Need::All(&[Need::Postgres, Need::Python(journey_crash::PYTHON_MODULES)]),
+        journey_crash::on_postgres_a_journey_killed_five_times_sends_each_message_once_but_the_in_flight_one,
+    );
     tests.run()
 }
 
