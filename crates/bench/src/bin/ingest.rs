@@ -2,7 +2,11 @@
 //! beside PostgreSQL `COPY` of them into an indexed events table.
 //!
 //! cargo build --release -p tidings -p tidings-bench
-//! target/release/ingest [--events 1000000] [--batch 500] [--connections 4]
+//! target/release/ingest [--events 1000000] [--batch 500] [--connections 4] [--backend postgres]
+//!
+//! With `--backend postgres` Tidings itself stores in the `--postgres`
+//! database (a schema of its own per run, dropped after), so the HTTP run,
+//! the import and `COPY` all write to the same PostgreSQL.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -39,10 +43,42 @@ struct Args {
     /// Seed of the simulated shop.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Where Tidings stores: `sqlite` (a data folder) or `postgres` (the `--postgres` database).
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    backend: String,
 }
 
-const WRITE_KEY: &str = "bench-write";
-const ADMIN_KEY: &str = "bench-admin";
+/// Tidings' storage for a run: nothing (SQLite in the data folder), or a
+/// PostgreSQL schema, emptied before and dropped after.
+struct Backend {
+    postgres: Option<String>,
+}
+
+impl Backend {
+    fn env(&self, tag: &str) -> Result<Vec<(String, String)>> {
+        let Some(url) = &self.postgres else { return Ok(Vec::new()) };
+        let schema = format!("tidings_bench_{tag}");
+        drop_schema(url, &schema)?;
+        Ok(vec![
+            ("TIDINGS_STORAGE__POSTGRES_URL".into(), url.clone()),
+            ("TIDINGS_STORAGE__POSTGRES_SCHEMA".into(), schema),
+        ])
+    }
+    fn done(&self, tag: &str) {
+        if let Some(url) = &self.postgres {
+            let _ = drop_schema(url, &format!("tidings_bench_{tag}"));
+        }
+    }
+}
+
+fn drop_schema(url: &str, schema: &str) -> Result<()> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).context("connect to PostgreSQL")?;
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+    Ok(())
+}
+
+const WRITE_KEY: &str = "bench-write-key";
+const ADMIN_KEY: &str = "bench-admin-key";
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -59,7 +95,9 @@ fn main() -> Result<()> {
     let mb = bodies.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
     println!("{} batches of {} ({mb:.0} MB of JSON)", bodies.len(), args.batch);
 
-    let full = http_run(&bin, &bodies, args.connections, None, values.len())?;
+    let backend = Backend { postgres: (args.backend == "postgres").then(|| args.postgres.clone()) };
+    println!("Tidings stores in {}", args.backend);
+    let full = http_run(&bin, &backend, &bodies, args.connections, None, values.len())?;
     println!(
         "tidings HTTP, {} connections, durable: {:.2}s = {:.0} events/s; batch ack p50 {:.1} ms, p99 {:.1} ms",
         args.connections,
@@ -69,7 +107,7 @@ fn main() -> Result<()> {
         full.p99_ms
     );
     if args.rate > 0 {
-        let paced = http_run(&bin, &bodies, args.connections, Some(args.rate), values.len())?;
+        let paced = http_run(&bin, &backend, &bodies, args.connections, Some(args.rate), values.len())?;
         println!(
             "tidings HTTP paced at {} events/s: achieved {:.0} events/s; batch ack p50 {:.1} ms, p99 {:.1} ms",
             args.rate,
@@ -79,7 +117,7 @@ fn main() -> Result<()> {
         );
     }
 
-    let import_secs = import_run(&bin, &values)?;
+    let import_secs = import_run(&bin, &backend, &values)?;
     println!("tidings import: {:.2}s = {:.0} events/s", import_secs, values.len() as f64 / import_secs);
 
     if !args.postgres.is_empty() {
@@ -136,11 +174,12 @@ mod tempdir {
     }
 }
 
-fn start_server(bin: &std::path::Path, tag: &str) -> Result<Server> {
+fn start_server(bin: &std::path::Path, env: Vec<(String, String)>, tag: &str) -> Result<Server> {
     let dir = tempdir::Dir::new(tag)?;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let child = Command::new(bin)
         .args(["serve", "--data", dir.0.to_str().unwrap_or("."), "--listen", &addr.to_string()])
+        .envs(env)
         .env("TIDINGS_WORKSPACE__WRITE_KEY", WRITE_KEY)
         .env("TIDINGS_WORKSPACE__ADMIN_KEY", ADMIN_KEY)
         .stdout(Stdio::null())
@@ -160,12 +199,13 @@ fn start_server(bin: &std::path::Path, tag: &str) -> Result<Server> {
 
 fn http_run(
     bin: &std::path::Path,
+    backend: &Backend,
     bodies: &[Vec<u8>],
     connections: usize,
     rate: Option<u64>,
     n: usize,
 ) -> Result<RunResult> {
-    let server = start_server(bin, "http")?;
+    let server = start_server(bin, backend.env("http")?, "http")?;
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::with_capacity(bodies.len()));
     let failures = AtomicUsize::new(0);
@@ -209,13 +249,15 @@ fn http_run(
     if stored != n as u64 {
         bail!("the server holds {stored} events, expected {n}");
     }
+    drop(server);
+    backend.done("http");
     let mut l = latencies.into_inner().expect("not poisoned");
     l.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(RunResult { secs, p50_ms: ms(quantile(&l, 0.5)), p99_ms: ms(quantile(&l, 0.99)) })
 }
 
-fn import_run(bin: &std::path::Path, values: &[serde_json::Value]) -> Result<f64> {
+fn import_run(bin: &std::path::Path, backend: &Backend, values: &[serde_json::Value]) -> Result<f64> {
     let dir = tempdir::Dir::new("import")?;
     let file = dir.0.join("events.ndjson");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&file)?);
@@ -226,11 +268,14 @@ fn import_run(bin: &std::path::Path, values: &[serde_json::Value]) -> Result<f64
     w.flush()?;
     drop(w);
     let data = dir.0.join("data");
+    let env = backend.env("import")?;
     let t = Instant::now();
     let out = Command::new(bin)
         .args(["import", "--quiet", "--data", data.to_str().unwrap_or("."), file.to_str().unwrap_or(".")])
+        .envs(env)
         .output()?;
     let secs = t.elapsed().as_secs_f64();
+    backend.done("import");
     if !out.status.success() {
         bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
     }
