@@ -146,7 +146,9 @@ impl Leaser {
         let mut tokens = BTreeMap::new();
         for &ws in &self.workspaces {
             let held: Vec<(u32, i64)> = previous.range((ws, 0)..(ws, PARTITIONS)).map(|(&(_, p), &t)| (p, t)).collect();
-            let renewed = self.store.renew_partitions(ws, node, &held, now, until)?;
+            // Nothing held, nothing to renew: no write transaction per idle workspace each round.
+            let renewed =
+                if held.is_empty() { Vec::new() } else { self.store.renew_partitions(ws, node, &held, now, until)? };
             let mut mine: Vec<(u32, i64)> = held.iter().copied().filter(|(p, _)| renewed.contains(p)).collect();
             round.lost.extend(held.iter().filter(|(p, _)| !renewed.contains(p)).map(|&(p, _)| (ws, p)));
             if mine.len() > share {
@@ -200,7 +202,9 @@ impl Leaser {
         for &ws in &self.workspaces {
             let mine: Vec<(u32, i64)> =
                 held.tokens.range((ws, 0)..(ws, PARTITIONS)).map(|(&(_, p), &t)| (p, t)).collect();
-            self.store.release_partitions(ws, node, &mine, now)?;
+            if !mine.is_empty() {
+                self.store.release_partitions(ws, node, &mine, now)?;
+            }
         }
         self.store.node_leave(node)
     }

@@ -34,7 +34,9 @@ impl Cluster {
     }
 
     fn node(&self, name: &str) -> Leaser {
-        let settings = LeaseSettings { node: name.into(), ttl: Duration::from_secs(6), every: Duration::from_secs(2) };
+        // The defaults: leases of 6 s renewed every 2 s, which `rounds` steps through.
+        let settings = LeaseSettings::new(name);
+        assert_eq!((settings.ttl, settings.every), (Duration::from_secs(6), Duration::from_secs(2)));
         Leaser::new(self.store.clone(), Arc::new(self.clock.clone()), settings, self.ws.clone())
     }
 

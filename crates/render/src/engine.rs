@@ -343,13 +343,12 @@ fn integer_out_of_range(text: &str) -> Option<(usize, &str)> {
         let end = text[open + 2..].find(close).map_or(text.len(), |e| open + 2 + e);
         let markup = &text[open + 2..end];
         let word = markup.trim_start_matches('-').trim_start();
-        // What `raw` and `comment` enclose is not parsed.
-        for (tag, end_tag) in [("raw", "endraw"), ("comment", "endcomment")] {
-            if close == "%}" && word.starts_with(tag) {
-                i = text[end..].find(end_tag).map_or(text.len(), |e| end + e);
-            }
-        }
-        if i > end {
+        // What `raw` and `comment` enclose is not parsed: go on after it.
+        let enclosed = [("raw", "endraw"), ("comment", "endcomment")]
+            .into_iter()
+            .find(|(tag, _)| close == "%}" && word.starts_with(tag));
+        if let Some((_, end_tag)) = enclosed {
+            i = text[end..].find(end_tag).map_or(text.len(), |e| end + e);
             continue;
         }
         let m = markup.as_bytes();

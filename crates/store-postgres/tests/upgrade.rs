@@ -6,20 +6,9 @@
 //! tidings-store-postgres --test upgrade` writes the one for today's
 //! schema, with `pg_dump`). `harness = false`: see `tidings_testkit::services`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tidings_store_postgres::PostgresStore;
 use tidings_testkit::services::{self, Harness, Need};
-
-fn dumps() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upgrade");
-    let mut dumps: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    dumps.sort();
-    dumps
-}
 
 /// The dump without psql's meta-commands (`\\restrict`, ...): plain SQL.
 fn sql_only(dump: &str) -> String {
@@ -34,9 +23,8 @@ fn every_older_schema_upgrades_in_place() {
     if std::env::var_os("TIDINGS_BLESS").is_some() {
         bless();
     }
-    let dumps = dumps();
-    assert!(!dumps.is_empty(), "no dumps in tests/upgrade");
-    for dump in dumps {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upgrade");
+    for dump in tidings_store::upgrade::dumps(&dir) {
         let version = dump.file_stem().unwrap().to_str().unwrap().to_string();
         let schema = format!("upgrade_{version}");
         let mut c = client();

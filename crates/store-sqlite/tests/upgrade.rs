@@ -9,25 +9,13 @@ use std::path::Path;
 use tidings_store::Store;
 use tidings_store_sqlite::{Durability, Mode, SqliteStore};
 
-fn dumps() -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upgrade");
-    let mut dumps: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    dumps.sort();
-    dumps
-}
-
 #[test]
 fn every_older_schema_upgrades_in_place() {
     if std::env::var_os("TIDINGS_BLESS").is_some() {
         bless();
     }
-    let dumps = dumps();
-    assert!(!dumps.is_empty(), "no dumps in tests/upgrade");
-    for dump in dumps {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upgrade");
+    for dump in tidings_store::upgrade::dumps(&dir) {
         let dir = tempfile::tempdir().unwrap();
         let sql = std::fs::read_to_string(&dump).unwrap();
         rusqlite::Connection::open(dir.path().join("tidings.db")).unwrap().execute_batch(&sql).unwrap();

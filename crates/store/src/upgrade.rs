@@ -9,6 +9,8 @@
 //! when its schema is the newest (`TIDINGS_BLESS=1`), and never made again:
 //! adding a migration adds a dump, it does not replace one.
 
+use std::path::{Path, PathBuf};
+
 use crate::{AppendBatch, Delivery, InstanceRecord, NewOutbox, NewTimer, Outcome, SendDecision, Snapshot, Store};
 use tidings_model::{KeyKind, Message, ProfileId, keys};
 
@@ -17,6 +19,16 @@ const MIN: i64 = 60_000_000;
 const WRITE_KEY: &str = "upgrade-write-key-1";
 const ADMIN_KEY: &str = "upgrade-admin-key-1";
 const REVOKED_KEY: &str = "upgrade-revoked-key";
+
+/// The dumps (`*.sql`) in a backend's `tests/upgrade` folder, oldest first.
+pub fn dumps(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut dumps: Vec<PathBuf> =
+        entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "sql")).collect();
+    dumps.sort();
+    assert!(!dumps.is_empty(), "no dumps in {}", dir.display());
+    dumps
+}
 
 fn msg(json: &str, minute: i64) -> Message {
     let mut m = crate::conformance::msg(json);
