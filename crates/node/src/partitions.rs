@@ -37,11 +37,13 @@ pub struct LeaseSettings {
     pub ttl: Duration,
     /// Time between rounds; well under `ttl` (a third of it by default).
     pub every: Duration,
+    /// Where this node's API answers, for the other nodes (`http://host:port`).
+    pub address: Option<String>,
 }
 
 impl LeaseSettings {
     pub fn new(node: impl Into<String>) -> LeaseSettings {
-        LeaseSettings { node: node.into(), ttl: Duration::from_secs(6), every: Duration::from_secs(2) }
+        LeaseSettings { node: node.into(), ttl: Duration::from_secs(6), every: Duration::from_secs(2), address: None }
     }
     fn ttl_micros(&self) -> Micros {
         self.ttl.as_micros() as Micros
@@ -138,7 +140,7 @@ impl Leaser {
         let ttl = self.settings.ttl_micros();
         let now = self.clock.now();
         let until = now + ttl;
-        let nodes = self.store.node_heartbeat(node, now, now - ttl)?;
+        let nodes = self.store.node_heartbeat(node, self.settings.address.as_deref(), now, now - ttl)?;
         let index = nodes.iter().position(|n| n == node).unwrap_or(nodes.len());
         let share = fair_share(index, nodes.len().max(index + 1));
         let mut round = Round { nodes, ..Round::default() };

@@ -6,14 +6,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tidings_model::identity::{IdentityStore, Known, resolve};
 use tidings_model::traits::Traits;
 use tidings_model::{Micros, ProfileId};
-use tidings_store::{AppendBatch, AppendResult, Outcome, Result, StoreError};
+use tidings_store::{AppendBatch, AppendResult, Fence, Outcome, Result, StoreError};
 
 /// Advisory-lock namespace for per-workspace append serialisation.
 const APPEND_LOCK_BASE: i64 = 1 << 40;
 
 /// `durable`: the commit waits for the server's WAL flush; otherwise it
 /// returns before it (`synchronous_commit = off`, this transaction only).
-pub fn append(c: &mut Client, batches: &[AppendBatch], durable: bool) -> Result<AppendResult> {
+/// `fence`: commit only if the fence holds (checked, with the lease rows
+/// locked against a takeover, inside the transaction).
+pub fn append(c: &mut Client, batches: &[AppendBatch], durable: bool, fence: Option<&Fence>) -> Result<AppendResult> {
     let mut tx = c.transaction().map_err(db_err)?;
     if !durable {
         tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(db_err)?;
@@ -25,12 +27,39 @@ pub fn append(c: &mut Client, batches: &[AppendBatch], durable: bool) -> Result<
     for ws in workspaces {
         tx.execute("SELECT pg_advisory_xact_lock($1::bigint)", &[&(APPEND_LOCK_BASE + ws)]).map_err(db_err)?;
     }
+    if let Some(f) = fence {
+        check_fence(&mut tx, f)?;
+    }
     let mut result = AppendResult::default();
     for batch in batches {
         append_batch(&mut tx, batch, &mut result)?;
     }
     tx.commit().map_err(db_err)?;
     Ok(result)
+}
+
+/// Fails with [`StoreError::Fenced`] unless `f.node` holds every partition
+/// of `f.held` with its token and a lease unexpired at `f.now`. The rows
+/// are locked `FOR SHARE` until the transaction ends, so no other node can
+/// take one over between the check and the commit.
+pub(crate) fn check_fence(tx: &mut Transaction<'_>, f: &Fence) -> Result<()> {
+    let parts: Vec<i32> = f.held.iter().map(|&(p, _)| p as i32).collect();
+    let tokens: Vec<i64> = f.held.iter().map(|&(_, t)| t).collect();
+    let rows = tx
+        .query(
+            "SELECT l.partition_no FROM partition_leases l
+             JOIN unnest($3::int[], $4::bigint[]) AS h(partition_no, token)
+               ON l.partition_no = h.partition_no AND l.token = h.token
+             WHERE l.workspace_id = $1 AND l.owner = $2 AND l.expires_at > $5
+             FOR SHARE OF l",
+            &[&f.workspace.0, &f.node, &parts, &tokens, &f.now],
+        )
+        .map_err(db_err)?;
+    if rows.len() == f.held.len() {
+        return Ok(());
+    }
+    let kept: Vec<u32> = rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
+    Err(f.refused(&kept))
 }
 
 fn append_batch(tx: &mut Transaction<'_>, batch: &AppendBatch, result: &mut AppendResult) -> Result<()> {
@@ -104,6 +133,16 @@ fn append_batch(tx: &mut Transaction<'_>, batch: &AppendBatch, result: &mut Appe
         target.merge(&loaded.remove(&from).unwrap_or_default());
         store_traits(tx, into, &target)?;
         result.merges.push((batch.workspace, ProfileId(from), ProfileId(into)));
+    }
+    if !merges.is_empty() {
+        let newest = seqs.iter().copied().max().unwrap_or(0);
+        let (froms, intos): (Vec<i64>, Vec<i64>) = merges.iter().copied().unzip();
+        tx.execute(
+            "INSERT INTO profile_merges (workspace_id, seq, from_profile, into_profile)
+             SELECT $1, $2, f, i FROM unnest($3::bigint[], $4::bigint[]) AS m(f, i)",
+            &[&ws, &newest, &froms, &intos],
+        )
+        .map_err(db_err)?;
     }
     let final_profile = |mut p: i64| {
         while let Some(&(_, into)) = merges.iter().find(|(f, _)| *f == p) {

@@ -13,8 +13,9 @@ use parking_lot::Mutex;
 use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, Lease, LeaseChange, NewOutbox, NewTimer, OutboxRow,
-    OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, Fence, InstanceRecord, KeyRecord, Lease, LeaseChange, Merge, NewOutbox,
+    NewTimer, NodeInfo, OutboxRow, OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError,
+    StoreStats, Timer, Workspace,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_outbox.sql"),
     include_str!("../migrations/0005_journey_instances.sql"),
     include_str!("../migrations/0006_partitions.sql"),
+    include_str!("../migrations/0007_cluster.sql"),
 ];
 const POOL_MAX: usize = 8;
 
@@ -317,11 +319,31 @@ impl Store for PostgresStore {
     }
 
     fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
-        self.with(|c| append::append(c, batches, true))
+        self.with(|c| append::append(c, batches, true, None))
     }
 
     fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
-        self.with(|c| append::append(c, batches, false))
+        self.with(|c| append::append(c, batches, false, None))
+    }
+
+    fn append_fenced(&self, batches: &[AppendBatch], fence: &Fence) -> Result<AppendResult> {
+        self.with(|c| append::append(c, batches, false, Some(fence)))
+    }
+
+    fn merges_between(&self, ws: WorkspaceId, after: i64, upto: i64) -> Result<Vec<Merge>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT seq, from_profile, into_profile FROM profile_merges
+                     WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                    &[&ws.0, &after, &upto],
+                )
+                .map_err(db_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| Merge { seq: r.get(0), from: ProfileId(r.get(1)), into: ProfileId(r.get(2)) })
+                .collect())
+        })
     }
 
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {
@@ -723,18 +745,36 @@ impl Store for PostgresStore {
         })
     }
 
-    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>> {
+    fn node_heartbeat(
+        &self,
+        node: &str,
+        address: Option<&str>,
+        now: Micros,
+        live_since: Micros,
+    ) -> Result<Vec<String>> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO nodes (node_id, started_at, seen_at) VALUES ($1, $2, $2)
-                 ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
-                &[&node, &now],
+                "INSERT INTO nodes (node_id, started_at, seen_at, address) VALUES ($1, $2, $2, $3)
+                 ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at, address = excluded.address",
+                &[&node, &now, &address],
             )
             .map_err(db_err)?;
             let rows = c
                 .query("SELECT node_id FROM nodes WHERE seen_at >= $1 ORDER BY node_id", &[&live_since])
                 .map_err(db_err)?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn nodes(&self, live_since: Micros) -> Result<Vec<NodeInfo>> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT node_id, address, seen_at FROM nodes WHERE seen_at >= $1 ORDER BY node_id",
+                    &[&live_since],
+                )
+                .map_err(db_err)?;
+            Ok(rows.iter().map(|r| NodeInfo { id: r.get(0), address: r.get(1), seen_at: r.get(2) }).collect())
         })
     }
 

@@ -17,8 +17,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
-    AppendBatch, AppendResult, Delivery, InstanceRecord, KeyRecord, Lease, LeaseChange, NewOutbox, NewTimer, OutboxRow,
-    OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError, StoreStats, Timer, Workspace,
+    AppendBatch, AppendResult, Delivery, Fence, InstanceRecord, KeyRecord, Lease, LeaseChange, Merge, NewOutbox,
+    NewTimer, NodeInfo, OutboxRow, OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError,
+    StoreStats, Timer, Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -107,6 +108,20 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
 }
 
 impl SqliteStore {
+    /// An append of derived messages, under `fence` when given.
+    fn derived(&self, batches: &[AppendBatch], fence: Option<&Fence>) -> Result<AppendResult> {
+        let mut w = self.writer()?;
+        if self.durability == Durability::Process {
+            return w.append(batches, fence);
+        }
+        // In WAL mode NORMAL commits without an fsync; the next FULL commit's
+        // fsync covers this one's frames too.
+        w.conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(db_err)?;
+        let result = w.append(batches, fence);
+        w.conn.execute_batch("PRAGMA synchronous = FULL").map_err(db_err)?;
+        result
+    }
+
     /// Opens (creating when needed) the store in `dir`.
     pub fn open(dir: &Path, mode: Mode, durability: Durability) -> Result<SqliteStore> {
         let path = dir.join("tidings.db");
@@ -374,20 +389,32 @@ impl Store for SqliteStore {
     }
 
     fn append(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
-        self.writer()?.append(batches)
+        self.writer()?.append(batches, None)
     }
 
     fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
-        let mut w = self.writer()?;
-        if self.durability == Durability::Process {
-            return w.append(batches);
-        }
-        // In WAL mode NORMAL commits without an fsync; the next FULL commit's
-        // fsync covers this one's frames too.
-        w.conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(db_err)?;
-        let result = w.append(batches);
-        w.conn.execute_batch("PRAGMA synchronous = FULL").map_err(db_err)?;
-        result
+        self.derived(batches, None)
+    }
+
+    fn append_fenced(&self, batches: &[AppendBatch], fence: &Fence) -> Result<AppendResult> {
+        self.derived(batches, Some(fence))
+    }
+
+    fn merges_between(&self, ws: WorkspaceId, after: i64, upto: i64) -> Result<Vec<Merge>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, from_profile, into_profile FROM profile_merges
+                     WHERE workspace_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![ws.0, after, upto], |r| {
+                    Ok(Merge { seq: r.get(0)?, from: ProfileId(r.get(1)?), into: ProfileId(r.get(2)?) })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
     }
 
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>> {
@@ -811,16 +838,22 @@ impl Store for SqliteStore {
         })
     }
 
-    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>> {
+    fn node_heartbeat(
+        &self,
+        node: &str,
+        address: Option<&str>,
+        now: Micros,
+        live_since: Micros,
+    ) -> Result<Vec<String>> {
         {
             let w = self.writer()?;
             w.conn
                 .prepare_cached(
-                    "INSERT INTO nodes (node_id, started_at, seen_at) VALUES (?1, ?2, ?2)
-                     ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+                    "INSERT INTO nodes (node_id, started_at, seen_at, address) VALUES (?1, ?2, ?2, ?3)
+                     ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at, address = excluded.address",
                 )
                 .map_err(db_err)?
-                .execute(params![node, now])
+                .execute(params![node, now, address])
                 .map_err(db_err)?;
         }
         self.read(|c| {
@@ -828,6 +861,20 @@ impl Store for SqliteStore {
                 c.prepare_cached("SELECT node_id FROM nodes WHERE seen_at >= ?1 ORDER BY node_id").map_err(db_err)?;
             let rows = stmt.query_map(params![live_since], |r| r.get(0)).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<String>>>().map_err(db_err)
+        })
+    }
+
+    fn nodes(&self, live_since: Micros) -> Result<Vec<NodeInfo>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT node_id, address, seen_at FROM nodes WHERE seen_at >= ?1 ORDER BY node_id")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![live_since], |r| {
+                    Ok(NodeInfo { id: r.get(0)?, address: r.get(1)?, seen_at: r.get(2)? })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })
     }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_outbox.sql"),
     include_str!("../migrations/0005_journey_instances.sql"),
     include_str!("../migrations/0006_partitions.sql"),
+    include_str!("../migrations/0007_cluster.sql"),
 ];
 
 pub fn configure(conn: &Connection, durability: Durability) -> Result<()> {

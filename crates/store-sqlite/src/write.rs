@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use tidings_model::identity::{IdentityStore, Known, resolve};
 use tidings_model::traits::Traits;
 use tidings_model::{Micros, ProfileId};
-use tidings_store::{AppendBatch, AppendResult, Outcome, Result, StoreError};
+use tidings_store::{AppendBatch, AppendResult, Fence, Outcome, Result, StoreError};
 
 /// Past this many cached ids the cache starts over; it is only a shortcut.
 const CACHE_LIMIT: usize = 4_000_000;
@@ -46,9 +46,10 @@ impl Writer {
         Writer { conn, cache: Caches::default() }
     }
 
-    pub fn append(&mut self, batches: &[AppendBatch]) -> Result<AppendResult> {
+    /// `fence`: commit only if it holds (checked inside the transaction).
+    pub fn append(&mut self, batches: &[AppendBatch], fence: Option<&Fence>) -> Result<AppendResult> {
         let Writer { conn, cache } = self;
-        let result = append_in(conn, cache, batches);
+        let result = append_in(conn, cache, batches, fence);
         if result.is_err() {
             // The transaction rolled back; what the cache learned in it may be false.
             *cache = Caches::default();
@@ -57,8 +58,16 @@ impl Writer {
     }
 }
 
-fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch]) -> Result<AppendResult> {
+fn append_in(
+    conn: &mut Connection,
+    cache: &mut Caches,
+    batches: &[AppendBatch],
+    fence: Option<&Fence>,
+) -> Result<AppendResult> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    if let Some(f) = fence {
+        check_fence(&tx, f)?;
+    }
     let mut result = AppendResult::default();
     for batch in batches {
         let ws = batch.workspace.0;
@@ -118,6 +127,14 @@ fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch])
                 }
             }
         }
+        for &(from, into) in &ids.merges {
+            tx.prepare_cached(
+                "INSERT INTO profile_merges (workspace_id, seq, from_profile, into_profile) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_err)?
+            .execute(params![ws, last_seq, from, into])
+            .map_err(db_err)?;
+        }
         let profiles_delta = ids.created - ids.merges.len() as i64;
         result.merges.extend(ids.merges.iter().map(|&(f, i)| (batch.workspace, ProfileId(f), ProfileId(i))));
         tx.prepare_cached(
@@ -131,6 +148,25 @@ fn append_in(conn: &mut Connection, cache: &mut Caches, batches: &[AppendBatch])
     }
     tx.commit().map_err(db_err)?;
     Ok(result)
+}
+
+/// Fails with [`StoreError::Fenced`] unless `f.node` holds every partition
+/// of `f.held` with its token and a lease unexpired at `f.now` (the
+/// immediate transaction keeps other writers out until it ends).
+fn check_fence(tx: &Transaction<'_>, f: &Fence) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT 1 FROM partition_leases WHERE workspace_id = ?1 AND partition_no = ?2 AND token = ?3
+             AND owner = ?4 AND expires_at > ?5",
+        )
+        .map_err(db_err)?;
+    let mut kept = Vec::new();
+    for &(p, t) in &f.held {
+        if stmt.exists(params![f.workspace.0, p, t, f.node, f.now]).map_err(db_err)? {
+            kept.push(p);
+        }
+    }
+    if kept.len() == f.held.len() { Ok(()) } else { Err(f.refused(&kept)) }
 }
 
 fn load_traits(tx: &Transaction<'_>, profile: i64) -> Result<Traits> {

@@ -22,7 +22,8 @@ macro_rules! conformance_tests {
             timers_fire_in_order_under_leases, timers_move_cancel_and_follow_up, claims_stay_in_their_workspace,
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
             journey_instances_round_trip, derived_appends_join_the_log, partitions_are_leased_with_fencing_tokens,
-            nodes_are_seen_by_heartbeat, nodes_racing_for_partitions_never_share_one }
+            nodes_are_seen_by_heartbeat, nodes_racing_for_partitions_never_share_one,
+            fenced_appends_commit_only_under_the_current_token }
     };
     (@tests [$make:expr]; $($case:ident),*) => {
         $(
@@ -79,6 +80,13 @@ fn ws(s: &dyn Store, name: &str) -> WorkspaceId {
 fn stored(o: &Outcome) -> ProfileId {
     match o {
         Outcome::Stored { profile, .. } => *profile,
+        Outcome::Duplicate => panic!("expected Stored, got Duplicate"),
+    }
+}
+
+fn stored_seq(o: &Outcome) -> i64 {
+    match o {
+        Outcome::Stored { seq, .. } => *seq,
         Outcome::Duplicate => panic!("expected Stored, got Duplicate"),
     }
 }
@@ -173,6 +181,13 @@ pub fn merge_moves_events_and_traits(s: &dyn Store) {
     join.timestamp = T0 + 30;
     let res = s.append(&[AppendBatch { workspace: w, messages: vec![join] }]).unwrap();
     assert_eq!(res.merges, vec![(w, anon, user)]);
+    let at = stored_seq(&res.outcomes[0][0]);
+    assert_eq!(
+        s.merges_between(w, 0, at).unwrap(),
+        [crate::Merge { seq: at, from: anon, into: user }],
+        "the merge is in the log at its append's position"
+    );
+    assert!(s.merges_between(w, at, i64::MAX).unwrap().is_empty());
     let p = s.find_profile(w, "anon-2").unwrap().unwrap();
     assert_eq!(p.id, user);
     assert_eq!(p.traits.values["color"], "red", "the later-set value wins across a merge");
@@ -578,11 +593,21 @@ pub fn partitions_are_leased_with_fencing_tokens(s: &dyn Store) {
 
 pub fn nodes_are_seen_by_heartbeat(s: &dyn Store) {
     let sec = 1_000_000;
-    assert_eq!(s.node_heartbeat("n2", T0, T0 - 10 * sec).unwrap(), ["n2"]);
-    assert_eq!(s.node_heartbeat("n1", T0 + 5 * sec, T0 - 5 * sec).unwrap(), ["n1", "n2"]);
-    assert_eq!(s.node_heartbeat("n1", T0 + 12 * sec, T0 + 2 * sec).unwrap(), ["n1"], "n2 went quiet");
+    assert_eq!(s.node_heartbeat("n2", None, T0, T0 - 10 * sec).unwrap(), ["n2"]);
+    assert_eq!(s.node_heartbeat("n1", Some("http://a:1"), T0 + 5 * sec, T0 - 5 * sec).unwrap(), ["n1", "n2"]);
+    assert_eq!(
+        s.node_heartbeat("n1", Some("http://a:2"), T0 + 12 * sec, T0 + 2 * sec).unwrap(),
+        ["n1"],
+        "n2 went quiet"
+    );
+    let seen = s.nodes(T0 - 100 * sec).unwrap();
+    assert_eq!(
+        seen.iter().map(|n| (n.id.as_str(), n.address.as_deref(), n.seen_at)).collect::<Vec<_>>(),
+        [("n1", Some("http://a:2"), T0 + 12 * sec), ("n2", None, T0)],
+        "the newest address is kept"
+    );
     s.node_leave("n1").unwrap();
-    assert_eq!(s.node_heartbeat("n3", T0 + 13 * sec, T0 - 100 * sec).unwrap(), ["n2", "n3"]);
+    assert_eq!(s.node_heartbeat("n3", None, T0 + 13 * sec, T0 - 100 * sec).unwrap(), ["n2", "n3"]);
     assert_eq!(crate::partition_of(tidings_model::ProfileId(130)), 2);
     assert!((1..=640).map(|i| crate::partition_of(tidings_model::ProfileId(i))).all(|p| p < crate::PARTITIONS));
 }
@@ -607,4 +632,28 @@ pub fn nodes_racing_for_partitions_never_share_one(s: &dyn Store) {
     all.sort_unstable();
     assert_eq!(all, (0..16).collect::<Vec<_>>(), "each partition won once: {won:?}");
     assert!(s.partition_leases(a).unwrap().iter().all(|l| l.token == 1));
+}
+
+/// A write under a fence commits while the node holds its partitions with
+/// those tokens, and is refused (storing nothing) once one moved on.
+pub fn fenced_appends_commit_only_under_the_current_token(s: &dyn Store) {
+    let a = ws(s, "a");
+    let sec = 1_000_000;
+    let t1 = s.acquire_partition(a, 1, "n1", T0, T0 + 10 * sec).unwrap().unwrap().token;
+    let t2 = s.acquire_partition(a, 2, "n1", T0, T0 + 10 * sec).unwrap().unwrap().token;
+    let fence = |held: Vec<(u32, i64)>, now: i64| crate::Fence { workspace: a, node: "n1".into(), held, now };
+    let batch = |id: &str| vec![AppendBatch { workspace: a, messages: vec![track("u1", "E", id, 0)] }];
+    let ok = s.append_fenced(&batch("f1"), &fence(vec![(1, t1), (2, t2)], T0 + sec)).unwrap();
+    assert!(matches!(ok.outcomes[0][0], Outcome::Stored { .. }));
+    let stale = s.append_fenced(&batch("f2"), &fence(vec![(1, t1 + 1)], T0 + sec));
+    assert!(matches!(stale, Err(StoreError::Fenced(_))), "a wrong token: {stale:?}");
+    let late = s.append_fenced(&batch("f3"), &fence(vec![(2, t2)], T0 + 11 * sec));
+    assert!(matches!(late, Err(StoreError::Fenced(_))), "an expired lease: {late:?}");
+    // n2 takes partition 2 over once n1's lease ran out: n1's token is dead.
+    s.acquire_partition(a, 2, "n2", T0 + 11 * sec, T0 + 21 * sec).unwrap().unwrap();
+    let other = crate::Fence { workspace: a, node: "n1".into(), held: vec![(2, t2)], now: T0 + 12 * sec };
+    let Err(StoreError::Fenced(why)) = s.append_fenced(&batch("f4"), &other) else { panic!("n1 wrote after losing 2") };
+    assert!(why.contains("partition(s) 2"), "{why}");
+    let stored: Vec<String> = s.scan(a, 0, 10).unwrap().into_iter().map(|e| e.message_id).collect();
+    assert_eq!(stored, ["f1"], "a refused write stores nothing");
 }

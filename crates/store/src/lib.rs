@@ -93,6 +93,11 @@ pub enum StoreError {
     /// A name or key that must be unique is taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A write under a [`Fence`] found that the node no longer holds one of
+    /// its partitions with that token (another node took it over): nothing
+    /// was written.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -157,6 +162,52 @@ pub struct AppendResult {
     pub outcomes: Vec<Vec<Outcome>>,
     pub merges: Vec<(WorkspaceId, ProfileId, ProfileId)>,
     pub trait_changes: Vec<(WorkspaceId, ProfileId)>,
+}
+
+/// An identity merge as the log records it: at log position `seq` (the
+/// newest of the append that made it), `from` was folded into `into`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Merge {
+    pub seq: i64,
+    pub from: ProfileId,
+    pub into: ProfileId,
+}
+
+/// A node's claim to act for partitions of a workspace. A write under it
+/// ([`Store::append_fenced`]) commits only if, inside its transaction, the
+/// node still holds every one of `held` with that token and an unexpired
+/// lease at `now`: a node that lost a partition (paused past its lease,
+/// say) can no longer commit effects for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub workspace: WorkspaceId,
+    pub node: String,
+    /// (partition, token) pairs.
+    pub held: Vec<(u32, i64)>,
+    pub now: Micros,
+}
+
+impl Fence {
+    /// The error for a fence that found only `kept` of its partitions held.
+    pub fn refused(&self, kept: &[u32]) -> StoreError {
+        let lost: Vec<String> =
+            self.held.iter().filter(|(p, _)| !kept.contains(p)).map(|(p, _)| p.to_string()).collect();
+        StoreError::Fenced(format!(
+            "node {} no longer holds partition(s) {} of workspace {}; another node took them over",
+            self.node,
+            lost.join(", "),
+            self.workspace.0
+        ))
+    }
+}
+
+/// A live node as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    pub id: String,
+    /// Where its API answers (`http://host:port`), when it said.
+    pub address: Option<String>,
+    pub seen_at: Micros,
 }
 
 /// A saved engine state and the log position it covers.
@@ -389,6 +440,12 @@ pub trait Store: Send + Sync + 'static {
     fn append_derived(&self, batches: &[AppendBatch]) -> Result<AppendResult> {
         self.append(batches)
     }
+    /// [`Store::append_derived`] under `fence`: nothing is stored, and the
+    /// error is [`StoreError::Fenced`], unless the fence holds inside the
+    /// same transaction.
+    fn append_fenced(&self, batches: &[AppendBatch], fence: &Fence) -> Result<AppendResult>;
+    /// Identity merges recorded at log positions in `(after, upto]`, in log order.
+    fn merges_between(&self, ws: WorkspaceId, after: i64, upto: i64) -> Result<Vec<Merge>>;
     /// The live profile named by a user id, else by an anonymous id.
     fn find_profile(&self, ws: WorkspaceId, external_id: &str) -> Result<Option<Profile>>;
     fn profile(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<Profile>>;
@@ -479,7 +536,11 @@ pub trait Store: Send + Sync + 'static {
     // partition of a workspace owned by at most one live lease.
     /// Records that `node` is alive at `now`; returns the nodes seen at or
     /// after `live_since` (this one included), by id.
-    fn node_heartbeat(&self, node: &str, now: Micros, live_since: Micros) -> Result<Vec<String>>;
+    /// `address` is where its API answers, for the other nodes.
+    fn node_heartbeat(&self, node: &str, address: Option<&str>, now: Micros, live_since: Micros)
+    -> Result<Vec<String>>;
+    /// The nodes seen at or after `live_since`, by id.
+    fn nodes(&self, live_since: Micros) -> Result<Vec<NodeInfo>>;
     /// Forgets `node` (a graceful stop).
     fn node_leave(&self, node: &str) -> Result<()>;
     /// Every partition of `ws` that has ever been leased, by partition.

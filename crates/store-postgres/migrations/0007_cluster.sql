@@ -1,0 +1,13 @@
+-- Several nodes tail one log. An identity merge is recorded at the log
+-- position of the append that made it, so every node's engine folds the
+-- same two profiles at the same point of the log, whichever node ingested
+-- it. A node announces where its API answers, so that the others can ask
+-- it about the partitions it owns.
+CREATE TABLE profile_merges (
+    workspace_id BIGINT NOT NULL,
+    seq          BIGINT NOT NULL,
+    from_profile BIGINT NOT NULL,
+    into_profile BIGINT NOT NULL
+);
+CREATE INDEX profile_merges_seq ON profile_merges (workspace_id, seq);
+ALTER TABLE nodes ADD COLUMN address TEXT;
