@@ -420,7 +420,7 @@ impl Automation {
     /// Fires due timers, in batches, until none is due at `now`.
     pub(crate) fn fire_timers(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         loop {
-            let mine = self.store.claim_due_timers(Some(self.workspace), now, now + self.lease, crate::BATCH)?;
+            let mine = self.store.claim_due_timers(Some(self.workspace), now, now + self.lease, crate::BATCH, None)?;
             if mine.is_empty() {
                 return Ok(());
             }
@@ -540,6 +540,7 @@ impl Automation {
             key: format!("schedule:{}:{}", j.key, profile.0),
             due_at: at,
             payload,
+            profile: Some(profile),
         }))
     }
 
@@ -618,6 +619,7 @@ impl Automation {
                         key: format!("w:{key}"),
                         due_at: now,
                         payload: serde_json::to_string(&Wake::Webhook(call)).expect("a call encodes"),
+                        profile: Some(inst.profile),
                     });
                 }
                 Effect::Wake { at } => {
@@ -632,6 +634,7 @@ impl Automation {
                         key: instance_timer_key(inst),
                         due_at: at,
                         payload,
+                        profile: Some(inst.profile),
                     });
                 }
                 Effect::Done { .. } => {}

@@ -133,7 +133,7 @@ impl Automation {
     pub(crate) fn deliver_due(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         loop {
-            let mine = self.store.claim_outbox(Some(self.workspace), now, now + self.lease, crate::BATCH)?;
+            let mine = self.store.claim_outbox(Some(self.workspace), now, now + self.lease, crate::BATCH, None)?;
             if mine.is_empty() {
                 return Ok(());
             }

@@ -239,8 +239,9 @@ pub(crate) fn conclude(ws: WorkspaceId, mut call: Call, outcome: Outcome, now: M
                 tracing::info!(url = %call.url, attempt = call.attempt + 1, error = %why, "webhook failed; will retry");
                 let key = format!("w:{}", call.key);
                 call.attempt += 1;
+                let profile = Some(ProfileId(call.profile));
                 let payload = serde_json::to_string(&crate::journey::Wake::Webhook(call)).expect("a call encodes");
-                return Concluded::Retry(NewTimer { workspace: ws, key, due_at: at, payload });
+                return Concluded::Retry(NewTimer { workspace: ws, key, due_at: at, payload, profile });
             }
             None => (false, format!("{why} (after {} attempts)", call.attempt + 1)),
         },

@@ -158,7 +158,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         signing: None,
     };
     let node = tidings_node::Node::start(
-        tidings_node::Settings { tenants: vec![tenant], manual: true },
+        tidings_node::Settings { tenants: vec![tenant], manual: true, cluster: None },
         store.clone(),
         clock.clone(),
     )?;

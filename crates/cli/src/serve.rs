@@ -64,8 +64,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
     // Everything that runs is started here, outside the async runtime: the
     // store is synchronous, and the PostgreSQL client may not be driven from
     // inside a runtime's thread.
-    let node =
-        tidings_node::Node::start(tidings_node::Settings { tenants, manual: false }, store.clone(), clock.clone())?;
+    let node = tidings_node::Node::start(
+        tidings_node::Settings { tenants, manual: false, cluster: None },
+        store.clone(),
+        clock.clone(),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let app = AppState::new(node.clone()).with_signing(signing).with_limits(limits);
     let served = runtime.block_on(async move {

@@ -48,7 +48,7 @@ use tidings_store::Store;
 
 pub use definitions::{DefinitionsError, DefinitionsHost};
 pub use ingest::{AppendObserver, IngestError, IngestQueue};
-pub use live::{Live, LiveError, Progress, RecentChange, Replaced};
+pub use live::{Cluster, Live, LiveError, Progress, RecentChange, Replaced};
 pub use metrics::Metrics;
 pub use predictions::PredictionSchedule;
 
@@ -102,6 +102,9 @@ pub struct Settings {
     /// A simulated clock: engines take in appends on [`Node::sync`] and
     /// runners do a round on [`Node::step`], never by themselves.
     pub manual: bool,
+    /// When several nodes share the database: this node's id and what it
+    /// owns (kept by a [`partitions::Leaser`]); `None` for a node alone.
+    pub cluster: Option<Cluster>,
 }
 
 /// A workspace as the node runs it.
@@ -191,6 +194,7 @@ impl Node {
                 conditions,
                 t.default_tz.clone(),
                 settings.manual,
+                settings.cluster.clone(),
             )?;
             observers.push(observer);
             lives.push(live);

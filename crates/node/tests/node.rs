@@ -109,8 +109,12 @@ fn a_slow_webhook_receiver_delays_no_email() {
         predictions: None,
         signing: None,
     };
-    let node =
-        Node::start(Settings { tenants: vec![tenant], manual: false }, store.clone(), Arc::new(WallClock)).unwrap();
+    let node = Node::start(
+        Settings { tenants: vec![tenant], manual: false, cluster: None },
+        store.clone(),
+        Arc::new(WallClock),
+    )
+    .unwrap();
     let ingest = node.ingest().clone();
     let m = |v| message(&node, v);
     ingest

@@ -283,8 +283,13 @@ async fn broadcast_plan(
     options.check_split().map_err(|e| ApiError::new(ErrorCode::InvalidVariants, e))?;
     let plan =
         tidings_journeys::BroadcastPlan { name: name.to_string(), template, audience: audience.to_string(), options };
-    let timer =
-        tidings_store::NewTimer { workspace: ws, key: plan.timer_key(), due_at: at, payload: plan.timer_payload() };
+    let timer = tidings_store::NewTimer {
+        workspace: ws,
+        key: plan.timer_key(),
+        due_at: at,
+        payload: plan.timer_payload(),
+        profile: None,
+    };
     blocking(&app, move |s| s.schedule_timers(&[timer])).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,

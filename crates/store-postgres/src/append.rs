@@ -91,6 +91,8 @@ fn append_batch(tx: &mut Transaction<'_>, batch: &AppendBatch, result: &mut Appe
 
     let (profiles, seqs, merges, created) = {
         let mut idents = PgIds::preload(tx, ws, fresh.iter().map(|&i| &msgs[i]))?;
+        // A message makes at most one new profile: ids are drawn no faster.
+        idents.budget = fresh.len() as i64;
         let mut profiles = Vec::with_capacity(fresh.len());
         for &i in &fresh {
             idents.now = msgs[i].received_at;
@@ -225,6 +227,8 @@ struct PgIds<'a, 'b> {
     ids: HashMap<(u8, String), i64>,
     primary: HashMap<i64, Option<String>>,
     id_pool: Vec<i64>,
+    /// New profiles this batch may still make (ids are drawn at most this many at a time).
+    budget: i64,
     new_profiles: Vec<(i64, Micros)>,
     touched: HashSet<(u8, String)>,
     primary_set: HashSet<i64>,
@@ -272,6 +276,7 @@ impl<'a, 'b> PgIds<'a, 'b> {
             ids,
             primary,
             id_pool: Vec::new(),
+            budget: 64,
             new_profiles: Vec::new(),
             touched: HashSet::new(),
             primary_set: HashSet::new(),
@@ -373,7 +378,10 @@ impl IdentityStore for PgIds<'_, '_> {
         if self.id_pool.is_empty() {
             self.id_pool = self
                 .tx
-                .query("SELECT nextval(pg_get_serial_sequence('profiles', 'id')) FROM generate_series(1, 64)", &[])
+                .query(
+                    "SELECT nextval(pg_get_serial_sequence('profiles', 'id')) FROM generate_series(1, $1::bigint)",
+                    &[&(self.budget - self.created).clamp(1, 64)],
+                )
                 .map_err(db_err)?
                 .iter()
                 .map(|r| r.get(0))

@@ -14,8 +14,8 @@ use postgres::{Client, NoTls, Row};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
     AppendBatch, AppendResult, Delivery, Fence, InstanceRecord, KeyRecord, Lease, LeaseChange, Merge, NewOutbox,
-    NewTimer, NodeInfo, OutboxRow, OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError,
-    StoreStats, Timer, Workspace,
+    NewTimer, NodeInfo, OutboxRow, OutboxStatus, PARTITION_SQL, Profile, Result, SendDecision, Snapshot, Store,
+    StoreError, StoreStats, Timer, Workspace,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -495,17 +495,21 @@ impl Store for PostgresStore {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<Timer>> {
         let ws = ws.map(|w| w.0);
         self.with(|c| {
             let rows = c
                 .query(
-                    "UPDATE timers SET leased_until = $2
+                    &format!(
+                        "UPDATE timers SET leased_until = $2
                      WHERE id IN (SELECT id FROM timers WHERE due_at <= $1 AND leased_until <= $1
                                   AND ($4::BIGINT IS NULL OR workspace_id = $4)
+                                  AND ($5::BIGINT IS NULL OR ($5 >> {PARTITION_SQL}::int) & 1 = 1)
                                   ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, workspace_id, key, due_at, payload",
-                    &[&now, &lease_until, &(limit as i64), &ws],
+                     RETURNING id, workspace_id, key, due_at, payload"
+                    ),
+                    &[&now, &lease_until, &(limit as i64), &ws, &partitions],
                 )
                 .map_err(db_err)?;
             let mut out: Vec<Timer> = rows
@@ -595,6 +599,7 @@ impl Store for PostgresStore {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<OutboxRow>> {
         let ws = ws.map(|w| w.0);
         self.with(|c| {
@@ -604,10 +609,11 @@ impl Store for PostgresStore {
                         "UPDATE outbox SET leased_until = $2, attempts = attempts + 1
                          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= $1
                                       AND leased_until <= $1 AND ($4::BIGINT IS NULL OR workspace_id = $4)
+                                      AND ($5::BIGINT IS NULL OR ($5 >> {PARTITION_SQL}::int) & 1 = 1)
                                       ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
                          RETURNING {OUTBOX_COLUMNS}"
                     ),
-                    &[&now, &lease_until, &(limit as i64), &ws],
+                    &[&now, &lease_until, &(limit as i64), &ws, &partitions],
                 )
                 .map_err(db_err)?
                 .iter()
@@ -946,15 +952,17 @@ fn schedule_in(tx: &mut postgres::Transaction<'_>, timers: &[NewTimer]) -> Resul
     let keys: Vec<&str> = timers.iter().map(|t| t.key.as_str()).collect();
     let due: Vec<i64> = timers.iter().map(|t| t.due_at).collect();
     let payloads: Vec<&str> = timers.iter().map(|t| t.payload.as_str()).collect();
+    let profiles: Vec<Option<i64>> = timers.iter().map(|t| t.profile.map(|p| p.0)).collect();
     // The last of duplicate keys wins, as it would one by one.
     tx.execute(
-        "INSERT INTO timers (workspace_id, key, due_at, payload)
-         SELECT DISTINCT ON (w, k) w, k, d, p
-         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(w, k, d, p, n)
+        "INSERT INTO timers (workspace_id, key, due_at, payload, profile_id)
+         SELECT DISTINCT ON (w, k) w, k, d, p, f
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
+              WITH ORDINALITY AS t(w, k, d, p, f, n)
          ORDER BY w, k, n DESC
          ON CONFLICT (workspace_id, key) DO UPDATE
-         SET due_at = excluded.due_at, payload = excluded.payload, leased_until = 0",
-        &[&ws, &keys, &due, &payloads],
+         SET due_at = excluded.due_at, payload = excluded.payload, profile_id = excluded.profile_id, leased_until = 0",
+        &[&ws, &keys, &due, &payloads, &profiles],
     )
     .map_err(db_err)?;
     Ok(())

@@ -11,3 +11,7 @@ CREATE TABLE profile_merges (
 );
 CREATE INDEX profile_merges_seq ON profile_merges (workspace_id, seq);
 ALTER TABLE nodes ADD COLUMN address TEXT;
+-- A timer that belongs to a person is fired by the node owning the
+-- person's partition (NULL: a workspace-wide timer, fired by the owner of
+-- partition 0).
+ALTER TABLE timers ADD COLUMN profile_id INTEGER;

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
 use tidings_store::{
     AppendBatch, AppendResult, Delivery, Fence, InstanceRecord, KeyRecord, Lease, LeaseChange, Merge, NewOutbox,
-    NewTimer, NodeInfo, OutboxRow, OutboxStatus, Profile, Result, SendDecision, Snapshot, Store, StoreError,
-    StoreStats, Timer, Workspace,
+    NewTimer, NodeInfo, OutboxRow, OutboxStatus, PARTITION_SQL, Profile, Result, SendDecision, Snapshot, Store,
+    StoreError, StoreStats, Timer, Workspace,
 };
 
 /// How hard a commit pushes data to disk.
@@ -565,20 +565,22 @@ impl Store for SqliteStore {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<Timer>> {
         let mut leases = self.leases.lock();
         leases.retain(|_, until| *until > now);
         let want = limit + leases.len();
         let rows = self.read(|c| {
             let mut stmt = c
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT id, workspace_id, key, due_at, payload FROM timers
                      WHERE due_at <= ?1 AND (?3 IS NULL OR workspace_id = ?3)
-                     ORDER BY due_at, id LIMIT ?2",
-                )
+                       AND (?4 IS NULL OR (?4 >> {PARTITION_SQL}) & 1 = 1)
+                     ORDER BY due_at, id LIMIT ?2"
+                ))
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![now, want as i64, ws.map(|w| w.0)], |r| {
+                .query_map(params![now, want as i64, ws.map(|w| w.0), partitions], |r| {
                     Ok(Timer {
                         id: r.get(0)?,
                         workspace: WorkspaceId(r.get(1)?),
@@ -679,6 +681,7 @@ impl Store for SqliteStore {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<OutboxRow>> {
         let mut w = self.writer()?;
         let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
@@ -688,12 +691,13 @@ impl Store for SqliteStore {
                     "UPDATE outbox SET leased_until = ?2, attempts = attempts + 1
                      WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ?1
                                   AND leased_until <= ?1 AND (?4 IS NULL OR workspace_id = ?4)
+                                  AND (?5 IS NULL OR (?5 >> {PARTITION_SQL}) & 1 = 1)
                                   ORDER BY not_before, id LIMIT ?3)
                      RETURNING {OUTBOX_COLUMNS}"
                 ))
                 .map_err(db_err)?;
-            let rows =
-                stmt.query_map(params![now, lease_until, limit as i64, ws.map(|w| w.0)], outbox_row).map_err(db_err)?;
+            let params = params![now, lease_until, limit as i64, ws.map(|w| w.0), partitions];
+            let rows = stmt.query_map(params, outbox_row).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?
         };
         tx.commit().map_err(db_err)?;
@@ -1050,14 +1054,16 @@ fn schedule_in(tx: &rusqlite::Transaction<'_>, timers: &[NewTimer]) -> Result<()
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO timers (due_at, id, workspace_id, key, payload) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO timers (due_at, id, workspace_id, key, payload, profile_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (workspace_id, key) DO UPDATE
-                 SET due_at = excluded.due_at, id = excluded.id, payload = excluded.payload, leased_until = 0",
+                 SET due_at = excluded.due_at, id = excluded.id, payload = excluded.payload,
+                     profile_id = excluded.profile_id, leased_until = 0",
             )
             .map_err(db_err)?;
         for t in timers {
             next += 1;
-            stmt.execute(params![t.due_at, next, t.workspace.0, t.key, t.payload]).map_err(db_err)?;
+            stmt.execute(params![t.due_at, next, t.workspace.0, t.key, t.payload, t.profile.map(|p| p.0)])
+                .map_err(db_err)?;
         }
     }
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'timer_seq'", params![next.to_string()]).map_err(db_err)?;

@@ -23,7 +23,7 @@ macro_rules! conformance_tests {
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
             journey_instances_round_trip, derived_appends_join_the_log, partitions_are_leased_with_fencing_tokens,
             nodes_are_seen_by_heartbeat, nodes_racing_for_partitions_never_share_one,
-            fenced_appends_commit_only_under_the_current_token }
+            fenced_appends_commit_only_under_the_current_token, claims_stay_in_their_partitions }
     };
     (@tests [$make:expr]; $($case:ident),*) => {
         $(
@@ -363,6 +363,7 @@ fn timer(ws: WorkspaceId, key: &str, minute: i64) -> crate::NewTimer {
         key: key.into(),
         due_at: T0 + minute * 60_000_000,
         payload: format!("{{\"k\":\"{key}\"}}"),
+        profile: None,
     }
 }
 
@@ -376,21 +377,21 @@ pub fn timers_fire_in_order_under_leases(s: &dyn Store) {
     assert_eq!(s.next_timer_due().unwrap(), Some(T0 + 10 * min));
     assert_eq!((s.pending_timers(a).unwrap(), s.pending_timers(b).unwrap()), (3, 1));
     // Nothing is due before its time.
-    assert!(s.claim_due_timers(None, T0, T0 + min, 10).unwrap().is_empty());
+    assert!(s.claim_due_timers(None, T0, T0 + min, 10, None).unwrap().is_empty());
     let now = T0 + 60 * min;
-    let got = s.claim_due_timers(None, now, now + 5 * min, 2).unwrap();
+    let got = s.claim_due_timers(None, now, now + 5 * min, 2, None).unwrap();
     let keys: Vec<&str> = got.iter().map(|t| t.key.as_str()).collect();
     assert_eq!(keys, ["early", "other"], "earliest first, every workspace");
     assert_eq!(got[0].payload, r#"{"k":"early"}"#);
     // Leased timers are not claimed again while the lease holds...
-    let more = s.claim_due_timers(None, now, now + 5 * min, 10).unwrap();
+    let more = s.claim_due_timers(None, now, now + 5 * min, 10, None).unwrap();
     assert_eq!(more.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["late"]);
-    assert!(s.claim_due_timers(None, now + min, now + 6 * min, 10).unwrap().is_empty());
+    assert!(s.claim_due_timers(None, now + min, now + 6 * min, 10, None).unwrap().is_empty());
     // ...and are due again once it runs out (the runner died).
-    let again = s.claim_due_timers(None, now + 6 * min, now + 7 * min, 10).unwrap();
+    let again = s.claim_due_timers(None, now + 6 * min, now + 7 * min, 10, None).unwrap();
     assert_eq!(again.len(), 3);
     s.complete_timers(&again, &[]).unwrap();
-    assert!(s.claim_due_timers(None, now + 100 * min, now + 101 * min, 10).unwrap().is_empty());
+    assert!(s.claim_due_timers(None, now + 100 * min, now + 101 * min, 10, None).unwrap().is_empty());
     assert_eq!(s.pending_timers(a).unwrap(), 1, "only the future timer is left");
 }
 
@@ -399,18 +400,21 @@ pub fn timers_move_cancel_and_follow_up(s: &dyn Store) {
     let min = 60_000_000;
     s.schedule_timers(&[timer(a, "k", 10), timer(a, "k", 20)]).unwrap();
     assert_eq!(s.pending_timers(a).unwrap(), 1, "one pending timer per key");
-    assert!(s.claim_due_timers(None, T0 + 15 * min, T0 + 16 * min, 10).unwrap().is_empty(), "the last schedule wins");
+    assert!(
+        s.claim_due_timers(None, T0 + 15 * min, T0 + 16 * min, 10, None).unwrap().is_empty(),
+        "the last schedule wins"
+    );
     s.schedule_timers(&[timer(a, "k", 5)]).unwrap();
-    let got = s.claim_due_timers(None, T0 + 6 * min, T0 + 7 * min, 10).unwrap();
+    let got = s.claim_due_timers(None, T0 + 6 * min, T0 + 7 * min, 10, None).unwrap();
     assert_eq!(got.len(), 1);
     // Completing and scheduling the next step happen together.
     s.complete_timers(&got, &[timer(a, "k-next", 8)]).unwrap();
-    let next = s.claim_due_timers(None, T0 + 9 * min, T0 + 10 * min, 10).unwrap();
+    let next = s.claim_due_timers(None, T0 + 9 * min, T0 + 10 * min, 10, None).unwrap();
     assert_eq!(next.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["k-next"]);
     // Rescheduling a leased key moves it and frees the lease; completing the stale claim leaves it.
     s.schedule_timers(&[timer(a, "k-next", 12)]).unwrap();
     s.complete_timers(&next, &[]).unwrap();
-    assert_eq!(s.claim_due_timers(None, T0 + 12 * min, T0 + 13 * min, 10).unwrap().len(), 1);
+    assert_eq!(s.claim_due_timers(None, T0 + 12 * min, T0 + 13 * min, 10, None).unwrap().len(), 1);
     assert!(s.cancel_timer(a, "k-next").unwrap());
     assert!(!s.cancel_timer(a, "k-next").unwrap());
     assert_eq!(s.pending_timers(a).unwrap(), 0);
@@ -438,9 +442,9 @@ pub fn claims_stay_in_their_workspace(s: &dyn Store) {
     let min = 60_000_000;
     s.schedule_timers(&[timer(a, "a1", 1), timer(b, "b1", 1), timer(b, "b2", 2)]).unwrap();
     let now = T0 + 10 * min;
-    let got = s.claim_due_timers(Some(a), now, now + 5 * min, 10).unwrap();
+    let got = s.claim_due_timers(Some(a), now, now + 5 * min, 10, None).unwrap();
     assert_eq!(got.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["a1"]);
-    let got = s.claim_due_timers(Some(b), now, now + 5 * min, 10).unwrap();
+    let got = s.claim_due_timers(Some(b), now, now + 5 * min, 10, None).unwrap();
     assert_eq!(got.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["b1", "b2"], "a's claim leased none of b's");
     let profile = |w, user: &str| match append(s, w, vec![track(user, "E", user, 0)])[0] {
         Outcome::Stored { profile, .. } => profile,
@@ -448,9 +452,9 @@ pub fn claims_stay_in_their_workspace(s: &dyn Store) {
     };
     let (pa, pb) = (profile(a, "pa"), profile(b, "pb"));
     s.enqueue(&[outbox_item(a, "a:1", pa, 0, "marketing"), outbox_item(b, "b:1", pb, 0, "marketing")], T0).unwrap();
-    let due = s.claim_outbox(Some(a), T0 + min, T0 + 2 * min, 10).unwrap();
+    let due = s.claim_outbox(Some(a), T0 + min, T0 + 2 * min, 10, None).unwrap();
     assert_eq!(due.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["a:1"]);
-    let due = s.claim_outbox(Some(b), T0 + min, T0 + 2 * min, 10).unwrap();
+    let due = s.claim_outbox(Some(b), T0 + min, T0 + 2 * min, 10, None).unwrap();
     assert_eq!((due.len(), due[0].key.as_str(), due[0].attempts), (1, "b:1", 1), "b's message was not touched by a");
 }
 
@@ -474,22 +478,28 @@ pub fn outbox_enqueues_once_and_tracks_attempts(s: &dyn Store) {
     assert_eq!(new, [true, true]);
     // The same step again (a replay after a crash) adds nothing.
     assert_eq!(s.enqueue(&[outbox_item(a, "cart:1:1:remind", p, 5, "marketing")], T0).unwrap(), [false]);
-    let due = s.claim_outbox(None, T0 + min, T0 + 2 * min, 10).unwrap();
+    let due = s.claim_outbox(None, T0 + min, T0 + 2 * min, 10, None).unwrap();
     assert_eq!(due.len(), 1, "the offer is not due yet");
     assert_eq!((due[0].key.as_str(), due[0].attempts, due[0].status), ("cart:1:1:remind", 1, OutboxStatus::Pending));
     assert_eq!(due[0].message_id, "<cart:1:1:remind@tidings.test>");
     // Leased: not claimed twice; after the lease, claimed again with the same Message-ID.
-    assert!(s.claim_outbox(None, T0 + min, T0 + 2 * min, 10).unwrap().is_empty());
-    let again = s.claim_outbox(None, T0 + 3 * min, T0 + 4 * min, 10).unwrap();
+    assert!(s.claim_outbox(None, T0 + min, T0 + 2 * min, 10, None).unwrap().is_empty());
+    let again = s.claim_outbox(None, T0 + 3 * min, T0 + 4 * min, 10, None).unwrap();
     assert_eq!((again[0].id, again[0].attempts), (due[0].id, 2));
     s.finish_outbox(again[0].id, &Delivery::Retry { at: T0 + 10 * min, detail: "451 try later".into() }).unwrap();
-    assert!(s.claim_outbox(None, T0 + 9 * min, T0 + 20 * min, 10).unwrap().is_empty(), "not before the retry time");
-    let third = s.claim_outbox(None, T0 + 10 * min, T0 + 20 * min, 10).unwrap();
+    assert!(
+        s.claim_outbox(None, T0 + 9 * min, T0 + 20 * min, 10, None).unwrap().is_empty(),
+        "not before the retry time"
+    );
+    let third = s.claim_outbox(None, T0 + 10 * min, T0 + 20 * min, 10, None).unwrap();
     assert_eq!(third[0].attempts, 3);
     s.finish_outbox(third[0].id, &Delivery::Sent { at: T0 + 11 * min, detail: "250 ok".into() }).unwrap();
-    let offer = s.claim_outbox(None, T0 + 61 * min, T0 + 70 * min, 10).unwrap();
+    let offer = s.claim_outbox(None, T0 + 61 * min, T0 + 70 * min, 10, None).unwrap();
     s.finish_outbox(offer[0].id, &Delivery::Failed { detail: "550 no such user".into() }).unwrap();
-    assert!(s.claim_outbox(None, T0 + 1000 * min, T0 + 1001 * min, 10).unwrap().is_empty(), "nothing left to send");
+    assert!(
+        s.claim_outbox(None, T0 + 1000 * min, T0 + 1001 * min, 10, None).unwrap().is_empty(),
+        "nothing left to send"
+    );
     let rows = s.outbox_for_profile(a, p, 10).unwrap();
     let states: Vec<(String, OutboxStatus)> = rows.iter().map(|r| (r.key.clone(), r.status)).collect();
     assert!(states.contains(&("cart:1:1:remind".into(), OutboxStatus::Sent)));
@@ -608,8 +618,14 @@ pub fn nodes_are_seen_by_heartbeat(s: &dyn Store) {
     );
     s.node_leave("n1").unwrap();
     assert_eq!(s.node_heartbeat("n3", None, T0 + 13 * sec, T0 - 100 * sec).unwrap(), ["n2", "n3"]);
-    assert_eq!(crate::partition_of(tidings_model::ProfileId(130)), 2);
-    assert!((1..=640).map(|i| crate::partition_of(tidings_model::ProfileId(i))).all(|p| p < crate::PARTITIONS));
+    // Even over consecutive ids, and over ids 64 apart (PostgreSQL's blocks).
+    for stride in [1, 64] {
+        let mut counts = [0u32; crate::PARTITIONS as usize];
+        for i in 0..6400 {
+            counts[crate::partition_of(tidings_model::ProfileId(1 + i * stride)) as usize] += 1;
+        }
+        assert!(counts.iter().all(|&c| (60..=140).contains(&c)), "stride {stride}: {counts:?}");
+    }
 }
 
 /// Nodes taking the same new partitions at once: each goes to exactly one.
@@ -656,4 +672,45 @@ pub fn fenced_appends_commit_only_under_the_current_token(s: &dyn Store) {
     assert!(why.contains("partition(s) 2"), "{why}");
     let stored: Vec<String> = s.scan(a, 0, 10).unwrap().into_iter().map(|e| e.message_id).collect();
     assert_eq!(stored, ["f1"], "a refused write stores nothing");
+}
+
+/// A node claims only the timers and messages of the partitions it names:
+/// a person's by their profile's partition, a workspace-wide timer with
+/// partition 0.
+pub fn claims_stay_in_their_partitions(s: &dyn Store) {
+    let a = ws(s, "a");
+    let min = 60_000_000;
+    let profiles: Vec<ProfileId> =
+        (0..4).map(|i| stored(&append(s, a, vec![track(&format!("u{i}"), "E", &format!("m{i}"), 0)])[0])).collect();
+    let parts: Vec<u32> = profiles.iter().map(|&p| crate::partition_of(p)).collect();
+    let mut timers: Vec<crate::NewTimer> = profiles
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| crate::NewTimer { profile: Some(p), ..timer(a, &format!("t{i}"), 1) })
+        .collect();
+    timers.push(timer(a, "broadcast", 1));
+    s.schedule_timers(&timers).unwrap();
+    let items: Vec<_> =
+        profiles.iter().enumerate().map(|(i, &p)| outbox_item(a, &format!("o{i}"), p, 0, "marketing")).collect();
+    s.enqueue(&items, T0).unwrap();
+    let now = T0 + 10 * min;
+    let mine = crate::partition_mask([parts[1], parts[2]]);
+    let got = s.claim_due_timers(Some(a), now, now + 5 * min, 10, Some(mine)).unwrap();
+    let mut keys: Vec<&str> = got.iter().map(|t| t.key.as_str()).collect();
+    keys.sort_unstable();
+    let mut want = vec!["t1", "t2"];
+    if parts[1] == 0 || parts[2] == 0 {
+        want.insert(0, "broadcast");
+    }
+    assert_eq!(keys, want);
+    let due = s.claim_outbox(Some(a), now, now + 5 * min, 10, Some(mine)).unwrap();
+    let mut keys: Vec<&str> = due.iter().map(|r| r.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["o1", "o2"]);
+    let zero = s.claim_due_timers(Some(a), now, now + 5 * min, 10, Some(crate::partition_mask([0]))).unwrap();
+    assert!(zero.iter().all(|t| t.key == "broadcast" || parts[t.key[1..].parse::<usize>().unwrap()] == 0));
+    assert!(parts[1] == 0 || parts[2] == 0 || zero.iter().any(|t| t.key == "broadcast"), "partition 0 fires it");
+    let rest = s.claim_outbox(Some(a), now, now + 5 * min, 10, None).unwrap();
+    assert_eq!(rest.len(), 2, "the other two messages were left for their owners");
+    assert_eq!(crate::partition_mask([0, 63]), (1u64 | 1 << 63) as i64);
 }

@@ -228,6 +228,9 @@ pub struct NewTimer {
     pub due_at: Micros,
     /// What to do, in the owner's format (JSON).
     pub payload: String,
+    /// The person it is for: the owner of their partition fires it
+    /// (`None`: workspace-wide, fired by the owner of partition 0).
+    pub profile: Option<ProfileId>,
 }
 
 /// A pending timer as stored.
@@ -346,11 +349,26 @@ pub struct InstanceRecord {
 /// profiles between partitions.
 pub const PARTITIONS: u32 = 64;
 
-/// The partition of a profile. Profile ids are handed out in sequence, so
-/// the remainder spreads them evenly; it is also what SQL can compute
-/// (`profile_id % 64`).
+/// The partition of a profile: a hash of its id, so that however the ids
+/// fall (PostgreSQL hands them out in blocks, and a batch leaves part of its
+/// block unused, so ids of one-person requests can all be 1 more than a
+/// multiple of 64) the partitions stay even. Multiplying by 40503 modulo the
+/// prime 65521 visits every residue for any stride the ids have, cannot
+/// overflow for the 32-bit ids the engine takes, and is the same in SQL
+/// ([`PARTITION_SQL`]).
 pub fn partition_of(profile: ProfileId) -> u32 {
-    profile.0.rem_euclid(i64::from(PARTITIONS)) as u32
+    (profile.0.rem_euclid(1 << 32) * 40_503 % 65_521 % i64::from(PARTITIONS)) as u32
+}
+
+/// [`partition_of`] in SQL, of the column `profile_id` (a NULL as 0), for
+/// both backends.
+pub const PARTITION_SQL: &str = "(coalesce(profile_id, 0) * 40503 % 65521 % 64)";
+
+/// A set of partitions as one number (bit `p` for partition `p`), as the
+/// claims of timers and messages take it: SQL tests a row's bit with
+/// `(mask >> PARTITION_SQL) & 1`.
+pub fn partition_mask(partitions: impl IntoIterator<Item = u32>) -> i64 {
+    partitions.into_iter().filter(|&p| p < PARTITIONS).fold(0u64, |m, p| m | 1 << p) as i64
 }
 
 /// A node's lease on one partition of a workspace. The fencing `token`
@@ -490,6 +508,7 @@ pub trait Store: Send + Sync + 'static {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<Timer>>;
     /// Deletes fired timers and schedules their follow-ups, in one transaction. A
     /// timer that was moved (scheduled again) since it was claimed stays.
@@ -514,6 +533,7 @@ pub trait Store: Send + Sync + 'static {
         now: Micros,
         lease_until: Micros,
         limit: usize,
+        partitions: Option<i64>,
     ) -> Result<Vec<OutboxRow>>;
     /// Records how an attempt ended.
     fn finish_outbox(&self, id: i64, delivery: &Delivery) -> Result<()>;

@@ -82,6 +82,7 @@ pub fn fill(s: &dyn Store) {
         key: key.into(),
         due_at: T0 + minute * MIN,
         payload: format!(r#"{{"timer":"{key}"}}"#),
+        profile: None,
     };
     s.schedule_timers(&[timer("journey:welcome:u1:1:wait", 60), timer("broadcast:spring", 120)]).unwrap();
     let item = |key: &str, kind: &str| NewOutbox {
@@ -97,7 +98,7 @@ pub fn fill(s: &dyn Store) {
     };
     s.enqueue(&[item("welcome:u1:1:hello", "marketing"), item("order:u1:1:receipt", "transactional")], T0 + 6 * MIN)
         .unwrap();
-    let claimed = s.claim_outbox(Some(shop), T0 + 7 * MIN, T0 + 8 * MIN, 1).unwrap();
+    let claimed = s.claim_outbox(Some(shop), T0 + 7 * MIN, T0 + 8 * MIN, 1, None).unwrap();
     s.finish_outbox(claimed[0].id, &Delivery::Sent { at: T0 + 7 * MIN, detail: "250 ok".into() }).unwrap();
     s.record_decision(
         shop,
@@ -157,7 +158,7 @@ pub fn check(s: &dyn Store) {
     assert_eq!((snapshot.seq, snapshot.data.as_slice()), (s.stats(shop).unwrap().last_seq, &[7u8, 0, 255, 1][..]));
 
     assert_eq!(s.pending_timers(shop).unwrap(), 2);
-    let due = s.claim_due_timers(Some(shop), T0 + 60 * MIN, T0 + 61 * MIN, 10).unwrap();
+    let due = s.claim_due_timers(Some(shop), T0 + 60 * MIN, T0 + 61 * MIN, 10, None).unwrap();
     assert_eq!(due.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["journey:welcome:u1:1:wait"]);
     assert_eq!(due[0].payload, r#"{"timer":"journey:welcome:u1:1:wait"}"#);
     s.complete_timers(&due, &[]).unwrap();

@@ -121,7 +121,7 @@ fn main() -> Result<()> {
         signing: None,
     };
     let node = tidings_node::Node::start(
-        tidings_node::Settings { tenants: vec![tenant], manual: false },
+        tidings_node::Settings { tenants: vec![tenant], manual: false, cluster: None },
         store.clone(),
         clock.clone(),
     )

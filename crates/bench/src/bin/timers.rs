@@ -56,6 +56,7 @@ fn run_store(store: &dyn Store, ws: WorkspaceId, n: usize, batch: usize) -> Resu
             key: format!("j:cart_abandonment:{i}:1:2"),
             due_at: due,
             payload: payload(i),
+            profile: None,
         });
         if chunk.len() == 10_000 {
             store.schedule_timers(&chunk)?;
@@ -70,7 +71,7 @@ fn run_store(store: &dyn Store, ws: WorkspaceId, n: usize, batch: usize) -> Resu
     let mut fired = 0;
     let mut last_due = i64::MIN;
     loop {
-        let due = store.claim_due_timers(None, now, now + 5 * MIN, batch)?;
+        let due = store.claim_due_timers(None, now, now + 5 * MIN, batch, None)?;
         if due.is_empty() {
             break;
         }

@@ -338,6 +338,11 @@ impl Engine {
         Some(self.compiled.stage_sets[slot].1[stage as usize].as_str())
     }
 
+    /// The profiles the engine holds, in no order.
+    pub fn profile_ids(&self) -> impl Iterator<Item = ProfileId> + '_ {
+        self.profiles.keys().copied()
+    }
+
     pub fn profile_count(&self) -> usize {
         self.profiles.len()
     }

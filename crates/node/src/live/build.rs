@@ -2,12 +2,13 @@
 //! history, on every core, with progress (at start without a usable
 //! snapshot, and when definitions are replaced).
 
+use super::cluster::Recorded;
 use super::{LiveError, PAGE, Progress};
 use jiff::tz::TimeZone;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tidings_engine::{Compiled, Engine, ProfileInput};
+use tidings_engine::{Compiled, Engine, ProfileInput, ProfileState};
 use tidings_model::{Micros, ProfileId, WorkspaceId};
 use tidings_store::{Store, StoreError};
 
@@ -27,6 +28,32 @@ pub(crate) fn build(
     upto: i64,
     progress: &Progress,
 ) -> Result<Engine, LiveError> {
+    let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
+    let all = |_: ProfileId| true;
+    build_into(store, ws, &compiled, tz, now, upto, progress, &all, false, |id, state, _| {
+        engine.install(id, state)?;
+        Ok(())
+    })?;
+    Ok(engine)
+}
+
+/// Builds the state of every profile for which `keep` holds, from its
+/// history up to `upto` as of `now`, and hands each to `install` with,
+/// when `recorded` is asked for, the memberships its history records
+/// (what the last owner of its partition wrote down).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_into(
+    store: &Arc<dyn Store>,
+    ws: WorkspaceId,
+    compiled: &Arc<Compiled>,
+    tz: &TimeZone,
+    now: Micros,
+    upto: i64,
+    progress: &Progress,
+    keep: &(dyn Fn(ProfileId) -> bool + Sync),
+    recorded: bool,
+    mut install: impl FnMut(ProfileId, ProfileState, Option<Recorded>) -> Result<(), LiveError>,
+) -> Result<(), LiveError> {
     let started = Instant::now();
     let mut ids = Vec::new();
     let mut after = ProfileId(0);
@@ -34,18 +61,16 @@ pub(crate) fn build(
         let page = store.profile_ids(ws, after, PAGE)?;
         let Some(&l) = page.last() else { break };
         after = l;
-        ids.extend(page);
+        ids.extend(page.into_iter().filter(|&p| keep(p)));
     }
     progress.done.store(0, Ordering::Relaxed);
     progress.total.store(ids.len() as u64, Ordering::Relaxed);
-    let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
     let next = AtomicUsize::new(0);
-    let (tx, rx) =
-        crossbeam_channel::bounded::<Result<Vec<(ProfileId, tidings_engine::ProfileState)>, StoreError>>(workers * 2);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Built>, StoreError>>(workers * 2);
     let result: Result<(), LiveError> = std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (tx, ids, next, compiled) = (tx.clone(), &ids, &next, &compiled);
+            let (tx, ids, next) = (tx.clone(), &ids, &next);
             scope.spawn(move || {
                 loop {
                     let from = next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -59,7 +84,8 @@ pub(crate) fn build(
                             let mut history = store.profile_history(ws, id)?;
                             history.retain(|e| e.seq <= upto);
                             let input = ProfileInput::from_stored(&history);
-                            Ok((id, tidings_engine::build_state(compiled, tz, &input, now)))
+                            let state = tidings_engine::build_state(compiled, tz, &input, now);
+                            Ok((id, state, recorded.then(|| Recorded::of(&history))))
                         })
                         .collect();
                     let failed = built.is_err();
@@ -72,8 +98,8 @@ pub(crate) fn build(
         drop(tx);
         let mut logged = Instant::now();
         for built in rx {
-            for (id, state) in built? {
-                engine.install(id, state)?;
+            for (id, state, recorded) in built? {
+                install(id, state, recorded)?;
                 progress.done.fetch_add(1, Ordering::Relaxed);
             }
             if logged.elapsed() >= Duration::from_secs(2) {
@@ -91,5 +117,7 @@ pub(crate) fn build(
         Ok(())
     });
     progress.total.store(0, Ordering::Relaxed);
-    result.map(|()| engine)
+    result
 }
+
+type Built = (ProfileId, ProfileState, Option<Recorded>);

@@ -19,6 +19,7 @@
 //! the one truth of membership and conditions.
 
 mod build;
+mod cluster;
 mod thread;
 
 use crate::ingest::AppendObserver;
@@ -34,7 +35,8 @@ use tidings_model::{Clock, Message, Micros, ProfileId, StoredEvent, WorkspaceId}
 use tidings_rules::Condition;
 use tidings_store::{AppendBatch, AppendResult, Outcome, Store, StoreError};
 
-pub(crate) use build::build;
+pub(crate) use build::{build, build_into};
+pub use cluster::Cluster;
 
 /// The snapshot's name in the store.
 const SNAPSHOT: &str = "engine";
@@ -146,6 +148,9 @@ pub struct Live {
     pub default_tz: TimeZone,
     /// Time moves only on [`Live::sync`] (a simulated clock), never by itself.
     manual: bool,
+    /// When several nodes share the database: the engine holds only the
+    /// partitions its node owns and tails the log ([`cluster`]).
+    cluster: Option<Cluster>,
     applied: Applied,
     tx: Sender<Cmd>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -213,6 +218,7 @@ pub(crate) fn stored(m: &Message, seq: i64, profile: ProfileId) -> StoredEvent {
 impl Live {
     /// Builds the engine of `rules` and `conditions` (from its snapshot and
     /// the log after it, or from the whole log) and starts its thread.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -221,10 +227,19 @@ impl Live {
         conditions: Vec<Condition>,
         default_tz: TimeZone,
         manual: bool,
+        cluster: Option<Cluster>,
     ) -> Result<(Arc<Live>, Arc<dyn AppendObserver>), LiveError> {
         let started = Instant::now();
         let now = clock.now();
         let compiled = Arc::new(Compiled::with_conditions(&rules, &conditions)?);
+        if cluster.is_some() {
+            // Nothing is held yet: partitions are built as the node gains them.
+            let last_seq = store.stats(workspace)?.last_seq;
+            let engine = Engine::with_compiled(compiled, default_tz.clone());
+            let progress = Arc::new(Progress::default());
+            let started = (engine, last_seq, progress, Vec::new());
+            return Live::run(store, clock, workspace, rules, conditions, default_tz, manual, cluster, started);
+        }
         let restored = match store.load_snapshot(workspace, SNAPSHOT)? {
             Some(s) => match serde_json::from_slice::<tidings_engine::Snapshot>(&s.data) {
                 Ok(snap) => match Engine::restore_compiled(compiled.clone(), default_tz.clone(), snap) {
@@ -271,6 +286,24 @@ impl Live {
         if replayed > 0 {
             tracing::info!(events = replayed, "replayed the log after the engine snapshot");
         }
+        let started = (engine, last_seq, progress, pending_changes);
+        Live::run(store, clock, workspace, rules, conditions, default_tz, manual, None, started)
+    }
+
+    /// Starts the engine's thread over `engine`, which has taken in the log
+    /// up to `last_seq`, and records `pending_changes` first.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        workspace: WorkspaceId,
+        rules: tidings_rules::Workspace,
+        conditions: Vec<Condition>,
+        default_tz: TimeZone,
+        manual: bool,
+        cluster: Option<Cluster>,
+        (engine, last_seq, progress, pending_changes): (Engine, i64, Arc<Progress>, Vec<tidings_engine::Change>),
+    ) -> Result<(Arc<Live>, Arc<dyn AppendObserver>), LiveError> {
         let (tx, rx) = unbounded();
         let live = Arc::new(Live {
             workspace,
@@ -282,6 +315,7 @@ impl Live {
             recent: Arc::default(),
             default_tz,
             manual,
+            cluster,
             applied: Applied::default(),
             tx: tx.clone(),
             thread: Mutex::new(None),
@@ -327,6 +361,11 @@ impl Live {
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
+    }
+
+    /// The node this engine works for, when several share the database.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 
     /// The log position the engine has taken in.

@@ -2,15 +2,15 @@
 //! for changes with time alone, records every change as an event of the
 //! profile, rebuilds on new definitions, and snapshots the state.
 
-use super::{Cmd, Live, LiveError, RecentChange, Replaced, SNAPSHOT, build};
+use super::{Cmd, Live, LiveError, PAGE, RecentChange, Replaced, SNAPSHOT, build, build_into};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidings_engine::{Change, ChangeKind, Compiled, Observed, ProfileInput};
 use tidings_model::time::format_time;
 use tidings_model::{Clock, Internal, ProfileId, Subject};
-use tidings_store::{AppendBatch, Outcome, Snapshot, Store};
+use tidings_store::{AppendBatch, Outcome, Snapshot, Store, StoreError, partition_of};
 
 /// How often the state is saved while running.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
@@ -18,6 +18,9 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
 const RECENT: usize = 100;
 /// The library named on the engine's events.
 const LIBRARY: &str = "tidings-engine";
+/// With several nodes: how often the log is read for other nodes' appends
+/// (this node's own appends wake the engine at once).
+const TAIL_EVERY: Duration = Duration::from_millis(100);
 
 pub(super) struct EngineThread {
     live: Arc<Live>,
@@ -28,6 +31,8 @@ pub(super) struct EngineThread {
     last_snapshot: Instant,
     /// Under a simulated clock: appends waiting for the next sync.
     waiting: Vec<Cmd>,
+    /// With several nodes: the partitions whose profiles the engine holds.
+    built: BTreeSet<u32>,
 }
 
 impl EngineThread {
@@ -40,6 +45,7 @@ impl EngineThread {
             user_ids: HashMap::new(),
             last_snapshot: Instant::now(),
             waiting: Vec::new(),
+            built: BTreeSet::new(),
         }
     }
 
@@ -53,11 +59,13 @@ impl EngineThread {
                 Some(w) => Duration::from_micros((w - now) as u64).min(Duration::from_secs(1)),
                 None => Duration::from_secs(1),
             };
+            let wait = if self.live.cluster.is_some() { wait.min(TAIL_EVERY) } else { wait };
             let cmd = match rx.recv_timeout(wait) {
                 Ok(cmd) => cmd,
                 Err(RecvTimeoutError::Disconnected) => Cmd::Stop,
                 Err(RecvTimeoutError::Timeout) if self.live.manual => continue,
                 Err(RecvTimeoutError::Timeout) => {
+                    self.follow_cluster();
                     let changes = self.live.engine.write().advance(self.clock.now());
                     self.record(changes);
                     self.live.applied.set(self.last_seq);
@@ -75,12 +83,20 @@ impl EngineThread {
                 }
                 Cmd::Sync(done) => {
                     self.take_waiting();
+                    self.follow_cluster();
                     let changes = self.live.engine.write().advance(self.clock.now());
                     self.record(changes);
                     let _ = done.send(());
                 }
+                // With several nodes the log is the only source: an append of
+                // this node's is a reason to read it now, nothing more.
+                cmd @ (Cmd::Events(..) | Cmd::Merge { .. }) if self.live.cluster.is_some() => {
+                    drop(cmd);
+                    self.follow_cluster();
+                }
                 Cmd::Replace(rules, reply) => {
                     self.take_waiting();
+                    self.follow_cluster();
                     match self.replace(*rules) {
                         Ok((r, changes)) => {
                             let _ = reply.send(Ok(r));
@@ -173,10 +189,16 @@ impl EngineThread {
     /// Appends each change as an event of the profile, and applies those
     /// events to the engine too (rules may use them).
     pub(super) fn record(&mut self, changes: Vec<Change>) {
+        let ws = self.live.workspace;
+        let fence = self.live.cluster.as_ref().map(|c| c.fence(ws, self.clock.now()));
+        let changes = match &fence {
+            // Only for partitions still held; the others are their new owner's to write.
+            Some(f) => changes.into_iter().filter(|c| f.held.iter().any(|h| h.0 == partition_of(c.profile))).collect(),
+            None => changes,
+        };
         if changes.is_empty() {
             return;
         }
-        let ws = self.live.workspace;
         // Recorded as arriving when the engine was at (every change is at or before it).
         let arrived = self.live.engine.read().now();
         let mut messages = Vec::with_capacity(changes.len());
@@ -229,6 +251,17 @@ impl EngineThread {
         // Changes are derived from the log: a crash before they reach the disk
         // records them again on replay, so they need not wait for an fsync.
         let batch = [AppendBatch { workspace: ws, messages }];
+        if let Some(fence) = fence {
+            // The changes come back through the log, like everyone's appends.
+            match self.store.append_fenced(&batch, &fence) {
+                Ok(_) => {}
+                Err(StoreError::Fenced(why)) => {
+                    tracing::warn!(reason = %why, "segment changes not recorded: this node lost the partition");
+                }
+                Err(e) => tracing::error!(error = %e, "could not record segment changes; the next owner records them"),
+            }
+            return;
+        }
         match self.store.append_derived(&batch) {
             Ok(r) => {
                 let mut engine = self.live.engine.write();
@@ -259,8 +292,19 @@ impl EngineThread {
         let compiled = Arc::new(Compiled::with_conditions(&rules, &self.live.conditions)?);
         let now = self.clock.now();
         let tz = self.live.default_tz.clone();
-        let mut engine =
-            build(&self.store, self.live.workspace, compiled, &tz, now, self.last_seq, &self.live.progress)?;
+        let mut engine = if self.live.cluster.is_some() {
+            let mut engine = tidings_engine::Engine::with_compiled(compiled.clone(), tz.clone());
+            let built = self.built.clone();
+            let keep = move |p: ProfileId| built.contains(&partition_of(p));
+            let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
+            build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, false, |id, state, _| {
+                engine.install(id, state)?;
+                Ok(())
+            })?;
+            engine
+        } else {
+            build(&self.store, self.live.workspace, compiled, &tz, now, self.last_seq, &self.live.progress)?
+        };
         let changes = engine.advance(self.clock.now());
         let replaced = Replaced {
             segments: rules.segments().count(),
@@ -282,6 +326,12 @@ impl EngineThread {
     }
 
     fn save(&mut self) {
+        // With several nodes, a partition's state is rebuilt from the log by
+        // whichever node gains it; one node's snapshot would cover only its share.
+        if self.live.cluster.is_some() {
+            self.last_snapshot = Instant::now();
+            return;
+        }
         let snap = self.live.engine.read().snapshot();
         match serde_json::to_vec(&snap) {
             Ok(data) => {
@@ -293,5 +343,145 @@ impl EngineThread {
             Err(e) => tracing::warn!(error = %e, "could not encode the engine snapshot"),
         }
         self.last_snapshot = Instant::now();
+    }
+
+    /// With several nodes: takes on the partitions the node gained, forgets
+    /// those it lost, then reads the log after its position (see [`super::cluster`]).
+    fn follow_cluster(&mut self) {
+        let Some(cluster) = self.live.cluster.clone() else { return };
+        let ws = self.live.workspace;
+        let now = self.clock.now();
+        let held = cluster.held(ws, now);
+        let lost: BTreeSet<u32> = self.built.difference(&held).copied().collect();
+        if !lost.is_empty() {
+            let mut engine = self.live.engine.write();
+            let gone: Vec<ProfileId> = engine.profile_ids().filter(|&p| lost.contains(&partition_of(p))).collect();
+            for p in &gone {
+                // Its changes from now on are the new owner's to find and write.
+                let _ = engine.remove_profile(*p, now);
+                self.user_ids.remove(p);
+            }
+            drop(engine);
+            tracing::info!(
+                partitions = lost.len(),
+                profiles = gone.len(),
+                "partitions handed on; their profiles forgotten"
+            );
+            self.built.retain(|p| !lost.contains(p));
+        }
+        let gained: BTreeSet<u32> = held.difference(&self.built).copied().collect();
+        if !gained.is_empty() {
+            match self.take_on(&gained, now) {
+                Ok(changes) => {
+                    self.built.extend(gained);
+                    self.record(changes);
+                }
+                Err(e) => tracing::error!(error = %e, "could not build gained partitions; trying again"),
+            }
+        }
+        if let Err(e) = self.tail() {
+            tracing::error!(error = %e, "could not read the log; trying again");
+        }
+    }
+
+    /// Builds the profiles of `gained` from their history up to the
+    /// engine's position, and returns what their history does not record.
+    fn take_on(&mut self, gained: &BTreeSet<u32>, now: tidings_model::Micros) -> Result<Vec<Change>, LiveError> {
+        let started = Instant::now();
+        let compiled = self.live.engine.read().compiled().clone();
+        let tz = self.live.default_tz.clone();
+        let keep = |p: ProfileId| gained.contains(&partition_of(p));
+        let mut built = Vec::new();
+        let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
+        build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, true, |id, state, recorded| {
+            built.push((id, state, recorded.unwrap_or_default()));
+            Ok(())
+        })?;
+        let mut engine = self.live.engine.write();
+        let mut changes = engine.advance(now);
+        let at = engine.now().max(now);
+        let count = built.len();
+        for (id, state, recorded) in built {
+            engine.install(id, state)?;
+            changes.extend(recorded.changes(&engine, id, at));
+        }
+        tracing::info!(
+            partitions = gained.len(),
+            profiles = count,
+            unrecorded = changes.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "partitions taken on, built from the log"
+        );
+        Ok(changes)
+    }
+
+    /// Applies the log after the engine's position for the partitions it
+    /// holds, with identity merges at their positions.
+    fn tail(&mut self) -> Result<(), StoreError> {
+        let ws = self.live.workspace;
+        loop {
+            let page = self.store.scan(ws, self.last_seq, PAGE)?;
+            let Some(end) = page.last().map(|e| e.seq) else { return Ok(()) };
+            let merges = self.store.merges_between(ws, self.last_seq, end)?;
+            let mut merges = merges.into_iter().peekable();
+            let mut changes = Vec::new();
+            for e in page {
+                while let Some(m) = merges.next_if(|m| m.seq < e.seq) {
+                    changes.extend(self.merge_at(m));
+                }
+                self.last_seq = e.seq;
+                if !self.built.contains(&partition_of(e.profile)) {
+                    continue;
+                }
+                let (profile, arrived) = (e.profile, e.received_at);
+                match self.live.engine.write().apply(profile, Observed::from_stored_owned(e, true), arrived) {
+                    Ok(c) => changes.extend(c),
+                    Err(err) => tracing::error!(error = %err, profile = profile.0, "the engine refused an event"),
+                }
+            }
+            for m in merges {
+                changes.extend(self.merge_at(m));
+            }
+            self.last_seq = end;
+            self.record(changes);
+            self.live.applied.set(self.last_seq);
+        }
+    }
+
+    /// An identity merge read from the log: the owner of the surviving
+    /// profile rebuilds it from the history up to the merge; the owner of
+    /// the merged-away one forgets it.
+    fn merge_at(&mut self, m: tidings_store::Merge) -> Vec<Change> {
+        let (has_from, has_into) =
+            (self.built.contains(&partition_of(m.from)), self.built.contains(&partition_of(m.into)));
+        self.user_ids.remove(&m.from);
+        self.user_ids.remove(&m.into);
+        let at = self.live.engine.read().now();
+        if !has_into {
+            if has_from {
+                let _ = self.live.engine.write().remove_profile(m.from, at);
+            }
+            return Vec::new();
+        }
+        match self.store.profile_history(self.live.workspace, m.into) {
+            Ok(mut h) => {
+                h.retain(|e| e.seq <= m.seq);
+                let mut engine = self.live.engine.write();
+                let result = engine.merge(m.from, m.into, &ProfileInput::from_stored(&h), at);
+                let mut changes = result.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "the engine could not merge profiles");
+                    Vec::new()
+                });
+                // The merged-away profile's exits belong to a partition this node may not hold.
+                if !has_from {
+                    changes.retain(|c| c.profile != m.from);
+                }
+                changes
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read a merged profile's history");
+                Vec::new()
+            }
+        }
     }
 }

@@ -300,7 +300,7 @@ fn the_messages_api_says_what_was_sent_and_why_not() {
         not_before: t0,
     };
     s.store.enqueue(&[item], t0).unwrap();
-    let claimed = s.store.claim_outbox(None, t0, t0 + 60_000_000, 10).unwrap();
+    let claimed = s.store.claim_outbox(None, t0, t0 + 60_000_000, 10, None).unwrap();
     s.store.finish_outbox(claimed[0].id, &Delivery::Sent { at: t0 + 1, detail: "250 ok".into() }).unwrap();
     let why = SendDecision {
         key: "cart:1:1:offer".into(),

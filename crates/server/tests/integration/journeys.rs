@@ -160,9 +160,12 @@ impl Shop {
             predictions: None,
             signing: None,
         };
-        let node =
-            Node::start(tidings_node::Settings { tenants: vec![tenant], manual: true }, store.clone(), clock.clone())
-                .unwrap();
+        let node = Node::start(
+            tidings_node::Settings { tenants: vec![tenant], manual: true, cluster: None },
+            store.clone(),
+            clock.clone(),
+        )
+        .unwrap();
         let app = AppState::new(node.clone()).with_signing(signing);
         let ingest = node.ingest().clone();
         runtime.spawn(tidings_server::serve(listener, app, std::future::pending()));

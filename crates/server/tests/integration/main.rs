@@ -139,7 +139,7 @@ impl Server {
             tenant.rules = Some(rules);
             tenant.definitions = Some(Arc::new(MemoryDefinitions(parking_lot::Mutex::new(files))));
         }
-        let settings = tidings_node::Settings { tenants: vec![tenant], manual: false };
+        let settings = tidings_node::Settings { tenants: vec![tenant], manual: false, cluster: None };
         let node = tidings_node::Node::start(settings, store.clone(), Arc::new(WallClock)).unwrap();
         let signing =
             tidings_render::tokens::SigningKeys::new(vec![b"a test signing key of 32 bytes!!".to_vec()]).unwrap();
