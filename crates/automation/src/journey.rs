@@ -420,7 +420,8 @@ impl Automation {
     /// Fires due timers, in batches, until none is due at `now`.
     pub(crate) fn fire_timers(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         loop {
-            let mine = self.store.claim_due_timers(Some(self.workspace), now, now + self.lease, crate::BATCH, None)?;
+            let mask = self.claim_mask();
+            let mine = self.store.claim_due_timers(Some(self.workspace), now, now + self.lease, crate::BATCH, mask)?;
             if mine.is_empty() {
                 return Ok(());
             }

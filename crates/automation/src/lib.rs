@@ -33,13 +33,13 @@ pub mod sendtime;
 mod view;
 pub mod webhook;
 
-pub use segments::Segments;
+pub use segments::{Partitions, Segments};
 pub use send::Sent;
 pub use tidings_journeys::policy::Policy as SendPolicy;
 pub use tidings_journeys::{BroadcastOptions, BroadcastPlan};
 pub use view::{Followed, ProfileView};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::tz::TimeZone;
@@ -53,6 +53,11 @@ use tidings_store::{Snapshot, Store, StoreError};
 
 /// The snapshot that holds the runner's cursor.
 pub const SNAPSHOT: &str = "automation";
+
+/// The snapshot that holds how far partition `p`'s log entries are handled (several nodes).
+fn partition_cursor(p: u32) -> String {
+    format!("{SNAPSHOT}/p{p:02}")
+}
 
 /// Runner failures: only storage. A journey or template problem is recorded
 /// on the message or instance it concerns and does not stop the runner.
@@ -213,6 +218,13 @@ pub struct Automation {
     trials: experiments::Trials,
     /// Time spent reading the log, firing timers, delivering and recording, for profiles.
     pub timing: [std::time::Duration; 4],
+    /// With several nodes: the partitions this runner acts for, and how far
+    /// in the log each has been handled (by this node or the last owner).
+    partitions: Option<Arc<dyn Partitions>>,
+    cursors: BTreeMap<u32, i64>,
+    /// The log position up to which co-purchases, send times and trials
+    /// have learned (the cursor may step back for a gained partition).
+    learned: i64,
 }
 
 /// Log entries read per page.
@@ -289,7 +301,73 @@ impl Automation {
             http: webhook::agent(Arc::new(webhook::Guard::default())),
             webhooks: None,
             trials,
+            partitions: None,
+            cursors: BTreeMap::new(),
+            learned: cursor,
         })
+    }
+
+    /// Acts only for the people of the partitions `partitions` holds (several
+    /// nodes share the database): log entries, timers and messages of other
+    /// partitions are left to their owners, and each partition's place in
+    /// the log is kept in the store (snapshot `automation/pNN`), so the
+    /// next owner of a partition goes on where the last one stopped.
+    pub fn with_partitions(mut self, partitions: Arc<dyn Partitions>) -> Automation {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// The partitions held now as a claim mask, when several nodes share the work.
+    fn claim_mask(&self) -> Option<i64> {
+        self.partitions.as_ref().map(|p| tidings_store::partition_mask(p.held(self.workspace)))
+    }
+
+    /// Whether this runner acts for `profile` (always, for a node alone).
+    pub(crate) fn acts_for(&self, profile: ProfileId) -> bool {
+        self.partitions.as_ref().is_none_or(|p| p.owns(self.workspace, profile))
+    }
+
+    /// With several nodes: takes on the place in the log of each partition
+    /// gained since the last round (stepping the cursor back when one is
+    /// behind), and forgets those lost.
+    fn follow_partitions(&mut self) -> Result<()> {
+        let Some(partitions) = &self.partitions else { return Ok(()) };
+        let held = partitions.held(self.workspace);
+        self.cursors.retain(|p, _| held.contains(p));
+        let mut back = self.cursor;
+        for p in held {
+            if self.cursors.contains_key(&p) {
+                continue;
+            }
+            // A partition no node has handled yet goes on from the cursor of
+            // the node alone that ran before (an upgraded database), else from the start.
+            let at = match self.store.load_snapshot(self.workspace, &partition_cursor(p))? {
+                Some(s) => s.seq,
+                None => self.store.load_snapshot(self.workspace, SNAPSHOT)?.map_or(0, |s| s.seq),
+            };
+            self.cursors.insert(p, at);
+            back = back.min(at);
+        }
+        if back < self.cursor {
+            tracing::info!(
+                workspace = self.workspace.0,
+                from = back,
+                to = self.cursor,
+                "reading the log again for partitions taken on"
+            );
+            // Views followed the log past `back`; reading it again must not apply entries twice.
+            self.forget_views();
+            self.cursor = back;
+        }
+        Ok(())
+    }
+
+    /// Whether the entry at `seq` of `profile` is this runner's to handle.
+    fn handles(&self, seq: i64, profile: ProfileId) -> bool {
+        if self.partitions.is_none() {
+            return true;
+        }
+        self.cursors.get(&tidings_store::partition_of(profile)).is_some_and(|&at| seq > at)
     }
 
     /// New rule definitions (checked against the journeys by the caller,
@@ -316,7 +394,7 @@ impl Automation {
     pub fn step(&mut self, now: Micros) -> Result<StepReport> {
         let mut report = StepReport::default();
         let t0 = std::time::Instant::now();
-        let result = self.read_log(now, &mut report);
+        let result = self.follow_partitions().and_then(|()| self.read_log(now, &mut report));
         let t1 = std::time::Instant::now();
         let result = result.and_then(|()| self.fire_timers(now, &mut report));
         let t2 = std::time::Instant::now();
@@ -420,15 +498,20 @@ impl Automation {
             page.retain(|e| e.seq <= end);
             let Some(last) = page.last().map(|e| e.seq) else { break };
             for e in &page {
-                if e.event.as_deref() == Some("Order Completed") {
-                    view::learn_order(&mut self.bought_together, e);
+                if e.seq > self.learned {
+                    if e.event.as_deref() == Some("Order Completed") {
+                        view::learn_order(&mut self.bought_together, e);
+                    }
+                    self.pattern.learn(e);
+                    self.trials.learn(e);
                 }
-                self.pattern.learn(e);
-                self.trials.learn(e);
-                self.on_event(e, now, report)?;
+                if self.handles(e.seq, e.profile) {
+                    self.on_event(e, now, report)?;
+                }
             }
             report.events += page.len();
             self.cursor = last;
+            self.learned = self.learned.max(last);
             self.save_cursor(now)?;
         }
         Ok(())
@@ -448,7 +531,20 @@ impl Automation {
         Ok(())
     }
 
-    fn save_cursor(&self, now: Micros) -> Result<()> {
+    fn save_cursor(&mut self, now: Micros) -> Result<()> {
+        if self.partitions.is_some() {
+            let seq = self.cursor;
+            for (&p, at) in self.cursors.iter_mut().filter(|(_, at)| **at < seq) {
+                *at = seq;
+                let data = serde_json::to_vec(&Cursor { seq }).expect("a cursor encodes");
+                self.store.save_snapshot(
+                    self.workspace,
+                    &partition_cursor(p),
+                    &Snapshot { seq, taken_at: now, data },
+                )?;
+            }
+            return Ok(());
+        }
         let data = serde_json::to_vec(&Cursor { seq: self.cursor }).expect("a cursor encodes");
         self.store.save_snapshot(self.workspace, SNAPSHOT, &Snapshot { seq: self.cursor, taken_at: now, data })?;
         Ok(())

@@ -27,3 +27,14 @@ pub trait Segments: Send + Sync {
     /// `profile.stage`.
     fn membership(&self, profile: ProfileId) -> (Vec<String>, Option<String>);
 }
+
+/// Which people this runner may act for, when several nodes share one
+/// database and split each workspace's profiles into partitions
+/// ([`tidings_store::partition_of`]). Answers are as of the wall clock at
+/// the call: a node paused past its lease holds nothing when it wakes.
+pub trait Partitions: Send + Sync {
+    /// The partitions of `ws` this node holds now.
+    fn held(&self, ws: tidings_model::WorkspaceId) -> Vec<u32>;
+    /// Whether this node holds `profile`'s partition now.
+    fn owns(&self, ws: tidings_model::WorkspaceId, profile: ProfileId) -> bool;
+}

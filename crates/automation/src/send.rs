@@ -133,7 +133,13 @@ impl Automation {
     pub(crate) fn deliver_due(&mut self, now: Micros, report: &mut StepReport) -> Result<()> {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         loop {
-            let mine = self.store.claim_outbox(Some(self.workspace), now, now + self.lease, crate::BATCH, None)?;
+            let mine = self.store.claim_outbox(
+                Some(self.workspace),
+                now,
+                now + self.lease,
+                crate::BATCH,
+                self.claim_mask(),
+            )?;
             if mine.is_empty() {
                 return Ok(());
             }
@@ -252,6 +258,10 @@ impl Automation {
             Ok(o) => o,
             Err(e) => return Ok(Attempt::Fail(format!("not sent: {e}"))),
         };
+        // The last moment to find that another node took the person's partition over.
+        if !self.acts_for(row.profile) {
+            return Ok(Attempt::NotMine);
+        }
         let result = self.transport.send(&outgoing);
         // Recorded at once, event first (its message id is fixed by the outbox
         // key, so a repeat is a duplicate the log drops), then the outbox row:
@@ -302,6 +312,8 @@ impl Automation {
     fn apply(&mut self, row: &OutboxRow, attempt: Attempt, now: Micros, report: &mut StepReport) -> Result<()> {
         let (view, email, result) = match attempt {
             Attempt::Fail(reason) => return self.fail(row, reason, now, report),
+            // Left as claimed: its partition's new owner sends it once the claim runs out.
+            Attempt::NotMine => return Ok(()),
             Attempt::Defer(until, reason) => {
                 report.deferred += 1;
                 report.reasons.push(("defer".into(), row.source.clone(), reason.clone()));
@@ -351,6 +363,8 @@ enum Attempt {
     Fail(String),
     /// Not yet: a policy defers it.
     Defer(Micros, String),
+    /// Not this node's any more: another took the person's partition over.
+    NotMine,
     /// Handed to the transport, with its answer (already recorded unless transient).
     Handed {
         view: Arc<ProfileView>,

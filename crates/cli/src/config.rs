@@ -43,6 +43,16 @@ pub const EXAMPLE: &str = r#"# Tidings configuration. Every key can also be set 
 # auth_failures_per_minute = 30
 # ingest_requests_per_second = 2000
 
+[cluster]
+# Several `tidings serve` processes on one PostgreSQL database (same
+# configuration, same [tracking] signing_key): give each a node id of its
+# own. They split every workspace's profiles into 64 partitions held
+# through leases; any node answers any request. ARCHITECTURE.md, "Several
+# nodes on one PostgreSQL", says what holds and what does not yet.
+# node = "node-1"
+# Where the other nodes reach this one's API [default: http:// + the listen address].
+# advertise = "http://10.0.0.5:7411"
+
 [tracking]
 # The secret that signs tracking and unsubscribe links (32+ characters).
 # When unset, one is generated into tracking.key in this folder. Several
@@ -97,6 +107,17 @@ pub struct Config {
     pub predict: PredictConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id among several sharing one PostgreSQL database.
+    pub node: Option<String>,
+    /// Where the other nodes reach this node's API.
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -61,11 +61,34 @@ pub fn run(args: ServeArgs) -> Result<()> {
             tracing::info!(workspace = %w.name, "no {WORKSPACES_DIR}/{} folder: it ingests, without segments or journeys", w.name);
         }
     }
+    // With several nodes: leases first, so that the engines build the
+    // partitions this node takes at once rather than after a round.
+    let stop_leases = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (cluster, leases) = match &config.cluster.node {
+        None => (None, None),
+        Some(_) if store.backend() != "postgres" => anyhow::bail!(
+            "[cluster] node is set, but the store is SQLite in {}: several nodes share one PostgreSQL database; \
+             set [storage] postgres_url (or TIDINGS_STORAGE__POSTGRES_URL), or unset the node id",
+            args.data.display()
+        ),
+        Some(id) => {
+            let mut settings = tidings_node::partitions::LeaseSettings::new(id.clone());
+            settings.address = Some(config.cluster.advertise.clone().unwrap_or_else(|| format!("http://{listen}")));
+            let workspaces = tenants.iter().map(|t| t.workspace).collect();
+            let leaser = tidings_node::partitions::Leaser::new(store.clone(), clock.clone(), settings, workspaces);
+            leaser.round().context("taking this node's first partitions")?;
+            let ownership = leaser.ownership();
+            let held: usize = tenants.iter().map(|t| ownership.held(t.workspace, clock.now()).len()).sum();
+            println!("Node {id}: {held} partition(s) held at start; the others' leases are respected");
+            let cluster = tidings_node::Cluster { node: id.clone(), ownership };
+            (Some(cluster), Some(leaser.spawn(stop_leases.clone())?))
+        }
+    };
     // Everything that runs is started here, outside the async runtime: the
     // store is synchronous, and the PostgreSQL client may not be driven from
     // inside a runtime's thread.
     let node = tidings_node::Node::start(
-        tidings_node::Settings { tenants, manual: false, cluster: None },
+        tidings_node::Settings { tenants, manual: false, cluster },
         store.clone(),
         clock.clone(),
     )?;
@@ -82,6 +105,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         anyhow::Ok(())
     });
     node.shutdown();
+    // Only once nothing of this node writes any more: the others take its partitions at once.
+    stop_leases.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(l) = leases {
+        let _ = l.join();
+    }
     tracing::info!("stopped");
     served
 }

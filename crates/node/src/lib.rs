@@ -23,6 +23,10 @@
 //! runs goes through its [`IngestQueue`] (HTTP ingest, tracking links, the
 //! preference center, the runner's own events), so each workspace's engine
 //! sees every stored message once, in log order.
+//! A node among several ([`Settings::cluster`]) cannot see the others'
+//! queues: its engines tail the log by position instead, for the
+//! partitions the node owns ([`live`], [`partitions`]), and its runners act
+//! only for those.
 //!
 //! Architecture invariant: the store is synchronous. Nothing here calls it
 //! from an async task: the node's work runs on its own threads, and the
@@ -159,6 +163,22 @@ pub fn consent_conditions(topics: &[String]) -> Vec<tidings_rules::Condition> {
         .collect()
 }
 
+/// What a runner of a node among several acts for: its node's partitions, as of the clock.
+struct Held {
+    cluster: Cluster,
+    clock: Arc<dyn Clock>,
+}
+
+impl tidings_automation::Partitions for Held {
+    fn held(&self, ws: WorkspaceId) -> Vec<u32> {
+        self.cluster.ownership.held(ws, self.clock.now()).into_iter().map(|(p, _)| p).collect()
+    }
+
+    fn owns(&self, ws: WorkspaceId, profile: tidings_model::ProfileId) -> bool {
+        self.cluster.ownership.owns(ws, profile, self.clock.now())
+    }
+}
+
 /// The running system. Cheap to clone; every clone is the same node.
 #[derive(Clone)]
 pub struct Node {
@@ -235,6 +255,12 @@ impl Node {
                     // With the wall clock, webhook calls are made off the runner's path.
                     let automation =
                         if settings.manual { automation } else { automation.with_webhook_pool(clock.clone())? };
+                    let automation = match &settings.cluster {
+                        Some(c) => {
+                            automation.with_partitions(Arc::new(Held { cluster: c.clone(), clock: clock.clone() }))
+                        }
+                        None => automation,
+                    };
                     Some(automation)
                 }
                 None => None,
@@ -262,6 +288,7 @@ impl Node {
                     clock.clone(),
                     schedule,
                     stop.clone(),
+                    settings.cluster.clone(),
                 )?);
             }
             tenants.insert(t.workspace, tenant);

@@ -5,7 +5,9 @@
 //! rules see them at once. A run with too few buyers is skipped and logged
 //! (and tried again the next period); message ids are stable per buyer and
 //! day, so nothing is stored twice. The time of the last refresh survives
-//! restarts, so a restart does not refit everything again.
+//! restarts, so a restart does not refit everything again. With several
+//! nodes, the node holding partition 0 of the workspace refreshes it (the
+//! fit needs every buyer), having read the time of the last refresh again.
 
 use crate::IngestQueue;
 use std::sync::Arc;
@@ -33,12 +35,21 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock>,
     schedule: PredictionSchedule,
     stop: Arc<AtomicBool>,
+    cluster: Option<crate::Cluster>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name(format!("predictions-{}", ws.0)).spawn(move || {
         let model = Model { event: "Order Completed".into(), value: "revenue".into(), clv_months: 12, discount: 0.01 };
         let mut last: Option<Micros> = store.load_snapshot(ws, REFRESHED).ok().flatten().map(|s| s.taken_at);
         while !stop.load(Ordering::Relaxed) {
             let now = clock.now();
+            if let Some(c) = &cluster {
+                if c.ownership.token(ws, 0, now).is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    continue;
+                }
+                // Another node may have refreshed before this one took partition 0.
+                last = store.load_snapshot(ws, REFRESHED).ok().flatten().map(|s| s.taken_at);
+            }
             if last.is_none_or(|l| now >= l.saturating_add(schedule.every)) {
                 last = Some(now);
                 refresh(store.as_ref(), ws, &ingest, &model, &schedule, now);

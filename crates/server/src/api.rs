@@ -3,7 +3,7 @@
 
 use crate::auth::{bearer, workspace_for};
 use crate::error::{ApiError, ErrorCode};
-use crate::{AppState, blocking};
+use crate::{AppState, blocking, peers};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -199,6 +199,13 @@ async fn broadcast_plan(
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let ws = admin(&app, &headers).await?;
     let body = admin_body(&app, &headers, body).await?;
+    if app.tenant(ws).is_some_and(|t| t.live.cluster().is_some()) {
+        return Err(ApiError::new(
+            ErrorCode::SingleNodeOnly,
+            "this node is one of several sharing the database, and a broadcast would reach only the people of \
+             its partitions: plan it while one node runs",
+        ));
+    }
     let Some(templates) = app.tenant(ws).and_then(|t| t.templates.clone()) else {
         return Err(ApiError::not_found(
             "journeys are not running on this server (no journeys/*.toml), so nothing would send a broadcast",
@@ -499,9 +506,82 @@ fn no_segment(key: &str) -> ApiError {
     ApiError::not_found(format!("no segment {key:?}; GET /api/segments lists them"))
 }
 
-async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[derive(Deserialize)]
+struct ScopeQuery {
+    scope: Option<String>,
+}
+
+/// Adds what a node among several covers to its own answer, or, for the
+/// request a client made, the other nodes' answers to it (see [`peers`]):
+/// `fold` adds one other node's answer into `local`.
+#[allow(clippy::too_many_arguments)]
+async fn across_nodes(
+    app: &AppState,
+    live: &tidings_node::Live,
+    ws: WorkspaceId,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+    path_and_query: String,
+    mut local: Value,
+    mut fold: impl FnMut(&mut Value, &Value),
+) -> Result<Value, ApiError> {
+    let Some((node, mine)) = peers::covering(app, live, ws) else { return Ok(local) };
+    if peers::local_only(scope) {
+        local["node"] = json!(node);
+        local["partitions"] = json!(mine);
+        return Ok(local);
+    }
+    let answers = peers::ask_others(app, live, headers, path_and_query).await?;
+    for a in &answers {
+        fold(&mut local, a);
+    }
+    let (covered, missing) = peers::coverage(&mine, &answers);
+    local["nodes"] = json!(answers.len() + 1);
+    local["complete"] = json!(missing.is_empty());
+    local["partitions_covered"] = json!(covered.len());
+    local["missing_partitions"] = json!(missing);
+    Ok(local)
+}
+
+/// Adds `other[field]` (a number) into `into[field]`.
+fn add_size(into: &mut Value, other: &Value, field: &str) {
+    let sum = into[field].as_u64().unwrap_or(0) + other[field].as_u64().unwrap_or(0);
+    into[field] = json!(sum);
+}
+
+async fn segments(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ScopeQuery>,
+) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let live = live(&app, ws)?;
+    let local = segment_sizes(&live);
+    let merged = across_nodes(&app, &live, ws, &headers, q.scope.as_deref(), "/api/segments".into(), local, |l, o| {
+        for (i, s) in l["segments"].as_array_mut().into_iter().flatten().enumerate() {
+            if let Some(other) = o["segments"].as_array().and_then(|v| v.get(i)).filter(|x| x["key"] == s["key"]) {
+                add_size(s, other, "size");
+            }
+        }
+        for (i, set) in l["stage_sets"].as_array_mut().into_iter().flatten().enumerate() {
+            let Some(other) = o["stage_sets"].as_array().and_then(|v| v.get(i)).filter(|x| x["key"] == set["key"])
+            else {
+                continue;
+            };
+            for (j, st) in set["stages"].as_array_mut().into_iter().flatten().enumerate() {
+                if let Some(os) = other["stages"].as_array().and_then(|v| v.get(j)).filter(|x| x["name"] == st["name"])
+                {
+                    add_size(st, os, "size");
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(Json(merged))
+}
+
+/// The sizes of every segment and stage, as this node's engine holds them.
+fn segment_sizes(live: &tidings_node::Live) -> Value {
     let rules = live.rules();
     let engine = live.engine.read();
     let segments: Vec<Value> = rules
@@ -527,13 +607,14 @@ async fn segments(State(app): State<AppState>, headers: HeaderMap) -> Result<Jso
         })
         .collect();
     let rebuilding = live.progress.running().map(|(done, total)| json!({"done": done, "total": total}));
-    Ok(Json(json!({"segments": segments, "stage_sets": stage_sets, "rebuilding": rebuilding})))
+    json!({"segments": segments, "stage_sets": stage_sets, "rebuilding": rebuilding})
 }
 
 async fn segment(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(key): Path<String>,
+    Query(q): Query<ScopeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let live = live(&app, ws)?;
@@ -542,20 +623,45 @@ async fn segment(
     let size = live.engine.read().members(&key).map_or(0, |b| b.len());
     let recent: Vec<tidings_node::RecentChange> =
         live.recent.lock().get(&key).map(|q| q.iter().rev().cloned().collect()).unwrap_or_default();
-    Ok(Json(json!({
+    let local = json!({
         "key": s.key,
         "name": s.display_name,
         "definition": format!("{}", tidings_rules::Definition::Segment(s.clone())),
         "rule": serde_json::to_value(&s.condition).unwrap_or(Value::Null),
         "size": size,
         "recent_changes": recent,
-    })))
+    });
+    let path = format!("/api/segments/{}", percent(&key));
+    let mut merged = across_nodes(&app, &live, ws, &headers, q.scope.as_deref(), path, local, |l, o| {
+        add_size(l, o, "size");
+        if let (Some(mine), Some(theirs)) = (l["recent_changes"].as_array_mut(), o["recent_changes"].as_array()) {
+            mine.extend(theirs.iter().cloned());
+        }
+    })
+    .await?;
+    // Newest first across nodes (times are RFC 3339 in UTC, so they sort as text).
+    if let Some(changes) = merged["recent_changes"].as_array_mut() {
+        changes.sort_by(|a, b| b["at"].as_str().cmp(&a["at"].as_str()));
+        changes.truncate(100);
+    }
+    Ok(Json(merged))
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
 struct MembersQuery {
     cursor: Option<u32>,
     limit: Option<usize>,
+    scope: Option<String>,
 }
 
 async fn segment_members(
@@ -587,13 +693,39 @@ async fn segment_members(
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(p) = s.profile(ws, tidings_model::ProfileId(i64::from(id)))? {
-                out.push(json!({"user_id": p.user_id, "anonymous_ids": p.anonymous_ids}));
+                out.push(json!({"profile_id": id, "user_id": p.user_id, "anonymous_ids": p.anonymous_ids}));
             }
         }
         Ok(out)
     })
     .await?;
-    Ok(Json(json!({"members": profiles, "next_cursor": next.map(|c| c.to_string())})))
+    let local = json!({"members": profiles, "next_cursor": next.map(|c| c.to_string())});
+    if live.cluster().is_none() {
+        return Ok(Json(local));
+    }
+    // Several nodes: each gives its first `limit` after the cursor; the
+    // union's first `limit` by profile id is the page.
+    let mut path = format!("/api/segments/{}/members?limit={limit}", percent(&key));
+    if let Some(c) = q.cursor {
+        path.push_str(&format!("&cursor={c}"));
+    }
+    let mut more = more;
+    let mut merged = across_nodes(&app, &live, ws, &headers, q.scope.as_deref(), path, local, |l, o| {
+        more |= o["next_cursor"].is_string();
+        if let (Some(mine), Some(theirs)) = (l["members"].as_array_mut(), o["members"].as_array()) {
+            mine.extend(theirs.iter().cloned());
+        }
+    })
+    .await?;
+    if !peers::local_only(q.scope.as_deref()) {
+        let members = merged["members"].as_array_mut().expect("members is a list");
+        members.sort_by_key(|m| m["profile_id"].as_u64());
+        more |= members.len() > limit;
+        members.truncate(limit);
+        let last = members.last().and_then(|m| m["profile_id"].as_u64());
+        merged["next_cursor"] = json!(if more { last.map(|c| c.to_string()) } else { None });
+    }
+    Ok(Json(merged))
 }
 
 async fn segment_explain(

@@ -82,6 +82,13 @@ async fn replace(
     if !tenant.segments_on {
         return Err(ApiError::not_found("this server runs no segment engine"));
     }
+    if tenant.live.cluster().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::SingleNodeOnly,
+            "this node is one of several sharing the database, and the others would keep the old definitions: \
+             change the files on every node and restart them one at a time",
+        ));
+    }
     if !valid_name(&name) {
         return Err(ApiError::new(
             ErrorCode::InvalidName,

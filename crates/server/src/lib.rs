@@ -19,6 +19,7 @@ pub mod definitions;
 pub mod error;
 pub mod limits;
 mod listener;
+pub mod peers;
 pub mod preferences;
 pub mod track;
 pub mod v1;

@@ -393,7 +393,7 @@ impl Store for PostgresStore {
             Ok(c.query(
                 &format!(
                     "SELECT {EVENT_COLUMNS} FROM events
-                     WHERE profile_id = $1 AND workspace_id = $2 AND (ts, seq) < ($3, $4)
+                     WHERE profile_id = $1 AND workspace_id + 0 = $2 AND (ts, seq) < ($3, $4)
                      ORDER BY ts DESC, seq DESC LIMIT $5"
                 ),
                 &[&id.0, &ws.0, &bts, &bseq, &(limit as i64)],
@@ -405,11 +405,16 @@ impl Store for PostgresStore {
         })
     }
 
+    // Per-profile reads say `workspace_id + 0` so that the planner probes the
+    // profile index alone: on a table never analyzed (autovacuum off, a fresh
+    // import) it otherwise ANDs in a scan of the whole workspace's
+    // `(workspace_id, message_id)` index: 127 ms instead of 0.05 ms per
+    // profile at 500k events, which made building a partition crawl.
     fn profile_history(&self, ws: WorkspaceId, id: ProfileId) -> Result<Vec<StoredEvent>> {
         self.with(|c| {
             Ok(c.query(
                 &format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id = $1 AND workspace_id = $2 ORDER BY ts, seq"
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id = $1 AND workspace_id + 0 = $2 ORDER BY ts, seq"
                 ),
                 &[&id.0, &ws.0],
             )
@@ -437,7 +442,7 @@ impl Store for PostgresStore {
 
     fn activity_bounds(&self, ws: WorkspaceId, id: ProfileId) -> Result<Option<(Micros, Micros)>> {
         let sql = format!(
-            "SELECT min(ts), max(ts) FROM events WHERE profile_id = $1 AND workspace_id = $2 AND {}",
+            "SELECT min(ts), max(ts) FROM events WHERE profile_id = $1 AND workspace_id + 0 = $2 AND {}",
             tidings_model::event::activity_sql()
         );
         self.with(|c| {
@@ -649,7 +654,7 @@ impl Store for PostgresStore {
         self.with(|c| {
             Ok(c.query(
                 &format!(
-                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE profile_id = $1 AND workspace_id = $2
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE profile_id = $1 AND workspace_id + 0 = $2
                      ORDER BY created_at DESC, id DESC LIMIT $3"
                 ),
                 &[&profile.0, &ws.0, &(limit as i64)],
@@ -664,7 +669,7 @@ impl Store for PostgresStore {
     fn marketing_sent_since(&self, ws: WorkspaceId, profile: ProfileId, since: Micros) -> Result<Vec<Micros>> {
         self.with(|c| {
             Ok(c.query(
-                "SELECT sent_at FROM outbox WHERE profile_id = $1 AND workspace_id = $2 AND status = 'sent'
+                "SELECT sent_at FROM outbox WHERE profile_id = $1 AND workspace_id + 0 = $2 AND status = 'sent'
                  AND kind = 'marketing' AND sent_at >= $3 ORDER BY sent_at",
                 &[&profile.0, &ws.0, &since],
             )

@@ -3,6 +3,7 @@
 //! a test whose service is missing is reported ignored, with the reason, or
 //! fails under CI=true (see `tidings_testkit::services`).
 
+mod cluster;
 mod crash;
 mod dashboard;
 mod demo_postgres;
@@ -17,6 +18,11 @@ use tidings_testkit::services::{Harness, Need, postgres_url};
 
 fn main() -> std::process::ExitCode {
     let mut tests = Harness::from_args();
+    tests.add(
+        "cluster::three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause",
+        Need::Postgres,
+        cluster::three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause,
+    );
     tests.add(
         "crash::acknowledged_events_survive_kill_9_exactly_once_on_sqlite",
         Need::Nothing,

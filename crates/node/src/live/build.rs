@@ -37,7 +37,8 @@ pub(crate) fn build(
     Ok(engine)
 }
 
-/// Builds the state of every profile for which `keep` holds, from its
+/// Builds the state of every profile for which `keep` holds (asked when
+/// listing them and again before each is built), from its
 /// history up to `upto` as of `now`, and hands each to `install` with,
 /// when `recorded` is asked for, the memberships its history records
 /// (what the last owner of its partition wrote down).
@@ -78,8 +79,11 @@ pub(crate) fn build_into(
                         return;
                     }
                     let chunk = &ids[from..(from + CHUNK).min(ids.len())];
+                    // `keep` is asked again as the build goes: a node that lost
+                    // a partition meanwhile stops building it.
                     let built: Result<Vec<_>, StoreError> = chunk
                         .iter()
+                        .filter(|&&id| keep(id))
                         .map(|&id| {
                             let mut history = store.profile_history(ws, id)?;
                             history.retain(|e| e.seq <= upto);

@@ -390,7 +390,15 @@ impl EngineThread {
         let started = Instant::now();
         let compiled = self.live.engine.read().compiled().clone();
         let tz = self.live.default_tz.clone();
-        let keep = |p: ProfileId| gained.contains(&partition_of(p));
+        let cluster = self.live.cluster.clone();
+        let clock = self.clock.clone();
+        let ws = self.live.workspace;
+        // Only while still held: a long build must not finish partitions another node has taken.
+        let keep = |p: ProfileId| {
+            let part = partition_of(p);
+            gained.contains(&part)
+                && cluster.as_ref().is_some_and(|c| c.ownership.token(ws, part, clock.now()).is_some())
+        };
         let mut built = Vec::new();
         let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
         build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, true, |id, state, recorded| {

@@ -201,6 +201,9 @@ error_codes! {
     InvalidPerHour => "invalid_per_hour", BAD_REQUEST, User;
     /// An experiment concluded by hand that the learnings log already has.
     AlreadyConcluded => "already_concluded", CONFLICT, User;
+    /// What a node among several cannot do yet (a broadcast, a definition
+    /// change through the API): it would reach only its own partitions.
+    SingleNodeOnly => "single_node_only", CONFLICT, User;
 
     // Definitions (`PUT /api/definitions/NAME`).
 
