@@ -13,10 +13,12 @@
 //! compares each with what the history records (the `Segment Entered`,
 //! `Segment Exited` and `Stage Changed` events the last owner wrote) and
 //! records the difference: a change the last owner computed but died
-//! before writing is written by the new owner, once. When it loses a
-//! partition it forgets those profiles. Changes are written under a
-//! [`tidings_store::Fence`], so a node that lost a partition without
-//! noticing (paused past its lease) cannot write for it.
+//! before writing is written by the new owner, once. A partition that no
+//! node held before (fencing token 1) is built as a node alone starts:
+//! memberships as they are, without an entry event for everyone in the
+//! log. When it loses a partition it forgets those profiles. Changes are
+//! written under a [`tidings_store::Fence`], so a node that lost a
+//! partition without noticing (paused past its lease) cannot write for it.
 
 use crate::partitions::Ownership;
 use std::collections::{BTreeMap, BTreeSet};

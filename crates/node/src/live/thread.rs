@@ -409,9 +409,18 @@ impl EngineThread {
         let mut changes = engine.advance(now);
         let at = engine.now().max(now);
         let count = built.len();
+        // A partition no node held before (token 1) starts as a node alone
+        // does: memberships as built, without entry events for everyone in
+        // the log. One with a last owner gets what that owner left unrecorded.
+        let handed: BTreeSet<u32> = cluster
+            .as_ref()
+            .map(|c| c.ownership.held(ws, now).into_iter().filter(|&(_, t)| t > 1).map(|(p, _)| p).collect())
+            .unwrap_or_default();
         for (id, state, recorded) in built {
             engine.install(id, state)?;
-            changes.extend(recorded.changes(&engine, id, at));
+            if handed.contains(&partition_of(id)) {
+                changes.extend(recorded.changes(&engine, id, at));
+            }
         }
         tracing::info!(
             partitions = gained.len(),
