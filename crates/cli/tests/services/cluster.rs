@@ -5,10 +5,11 @@
 //! resumed. At the end every acknowledged event is stored, every segment's
 //! members through the API (the union over the nodes' partitions) are what
 //! the reference evaluator (`tidings segments eval`) finds in the log,
-//! ownership moved as the lease log records it, and no message was sent
-//! twice but in flight.
+//! ownership moved as the lease log records it, and every message the
+//! outbox records as sent reached the (real) SMTP server, none twice but
+//! those in flight at a kill, with the same Message-ID.
 
-use crate::{ADMIN_KEY, BIN, WRITE_KEY, drop_schema, free_addr, serve_with};
+use crate::{ADMIN_KEY, BIN, WRITE_KEY, drop_schema, free_addr, journey_crash, serve_with};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::process::Child;
@@ -144,7 +145,13 @@ pub fn three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause() {
     let data = dir.path().join("shop");
     let init = std::process::Command::new(BIN).args(["init", data.to_str().unwrap()]).output().unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let python = tidings_testkit::services::python(journey_crash::PYTHON_MODULES).unwrap();
+    let mail = dir.path().join("received");
+    std::fs::create_dir_all(&mail).unwrap();
+    let (mut smtp, port) = journey_crash::smtp_server(&python, &mail);
     let env = vec![
+        ("TIDINGS_MAIL__SMTP_URL".to_string(), format!("smtp://127.0.0.1:{port}")),
+        ("TIDINGS_MAIL__FROM".to_string(), "Shop <shop@example.com>".to_string()),
         ("TIDINGS_STORAGE__POSTGRES_URL".to_string(), postgres_url()),
         ("TIDINGS_STORAGE__POSTGRES_SCHEMA".to_string(), schema.clone()),
         ("TIDINGS_PREDICT__EVERY".to_string(), "off".to_string()),
@@ -254,16 +261,52 @@ pub fn three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause() {
         std::thread::sleep(Duration::from_secs(1));
     }
 
-    // Each message was sent once, but one in flight at a kill (same Message-ID).
-    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-    for f in std::fs::read_dir(data.join("mail")).into_iter().flatten().flatten() {
-        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("Message-ID: ")) {
-            *ids.entry(id.to_string()).or_default() += 1;
+    // Every message the outbox has sent reached the SMTP server; none twice
+    // but those in flight at a kill or the pause (the same Message-ID).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = tidings_model::Clock::now(&tidings_model::WallClock);
+        let due: i64 = pg
+            .query_one(
+                &format!("SELECT count(*) FROM {schema}.outbox WHERE status = 'pending' AND not_before <= $1"),
+                &[&now],
+            )
+            .unwrap()
+            .get(0);
+        if due == 0 {
+            break;
         }
+        assert!(Instant::now() < deadline, "{due} messages due but never sent");
+        std::thread::sleep(Duration::from_millis(500));
     }
-    let twice = ids.values().filter(|&&n| n > 1).count();
-    assert!(twice <= 4, "{twice} messages sent more than once (at most one per kill or pause): {ids:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let sent: BTreeSet<String> = pg
+        .query(&format!("SELECT message_id FROM {schema}.outbox WHERE status = 'sent'"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    for f in std::fs::read_dir(&mail).unwrap().flatten() {
+        if f.path().extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let eml = std::fs::read_to_string(f.path()).unwrap();
+        let id = journey_crash::header(&eml, "Message-ID").expect("a Message-ID");
+        *received.entry(id.trim_matches(['<', '>']).to_string()).or_default() += 1;
+    }
+    assert!(!sent.is_empty(), "the journeys sent nothing: the check below would prove nothing");
+    let lost: Vec<&String> = sent.iter().filter(|id| !received.contains_key(*id)).collect();
+    assert!(lost.is_empty(), "recorded as sent, never received: {lost:?}");
+    let unknown: Vec<&String> = received.keys().filter(|id| !sent.contains(*id)).collect();
+    assert!(unknown.is_empty(), "received, but the outbox does not say sent: {unknown:?}");
+    let twice: usize = received.values().map(|n| n - 1).sum();
+    // At most one per delivery worker in flight at each of the three kills and the pause.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    assert!(twice <= 4 * workers, "{twice} messages sent more than once: {received:?}");
+    eprintln!("cluster test: {} messages sent, {twice} resent with the same Message-ID", sent.len());
     drop(cluster);
+    smtp.kill().unwrap();
+    smtp.wait().unwrap();
     drop_schema(&schema);
 }

@@ -19,7 +19,7 @@ const RECIPIENTS: usize = 10_000;
 pub const PYTHON_MODULES: &[&str] = &["aiosmtpd"];
 
 /// The test SMTP server of `tidings-delivery`, saving each message as DIR/NNNN.eml.
-fn smtp_server(python: &str, dir: &Path) -> (Child, u16) {
+pub fn smtp_server(python: &str, dir: &Path) -> (Child, u16) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../delivery/tests/smtp_server.py");
     let mut child = Command::new(python)
         .args([script.to_str().unwrap(), "serve", "--dir", dir.to_str().unwrap()])
@@ -49,7 +49,7 @@ fn recipients(from: usize, n: usize) -> Vec<u8> {
     serde_json::json!({"batch": batch}).to_string().into_bytes()
 }
 
-fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
     eml.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
 }
 

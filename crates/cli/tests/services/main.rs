@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
     let mut tests = Harness::from_args();
     tests.add(
         "cluster::three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause",
-        Need::Postgres,
+        Need::All(&[Need::Postgres, Need::Python(journey_crash::PYTHON_MODULES)]),
         cluster::three_nodes_keep_segments_exact_through_kills_a_join_and_a_pause,
     );
     tests.add(
