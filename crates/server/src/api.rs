@@ -445,7 +445,11 @@ async fn profile_events(
 async fn stats(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let ws = admin(&app, &headers).await?;
     let st = blocking(&app, move |s| s.stats(ws)).await?;
-    Ok(Json(json!({"events": st.events, "profiles": st.profiles, "last_seq": st.last_seq})))
+    let mut out = json!({"events": st.events, "profiles": st.profiles, "last_seq": st.last_seq});
+    if let Some(live) = app.tenant(ws).and_then(|t| t.segments().cloned()) {
+        out["engine_applied"] = json!(live.applied());
+    }
+    Ok(Json(out))
 }
 
 /// Everything about a profile's email: the messages in the outbox (sent,

@@ -28,10 +28,14 @@ pub fn local_only(scope: Option<&str>) -> bool {
     scope == Some("node")
 }
 
-/// This node's part of an answer: its id and the partitions it holds.
+/// This node's part of an answer: its id and the partitions it holds and
+/// has built (one it just gained is not covered until its profiles are
+/// built from the log, so the union says `complete: false` meanwhile).
 pub fn covering(app: &AppState, live: &Live, ws: WorkspaceId) -> Option<(String, Vec<u32>)> {
     let c = live.cluster()?;
-    let held = c.ownership.held(ws, app.clock.now()).into_iter().map(|(p, _)| p).collect();
+    let built = live.serving();
+    let held =
+        c.ownership.held(ws, app.clock.now()).into_iter().map(|(p, _)| p).filter(|p| built.contains(p)).collect();
     Some((c.node.clone(), held))
 }
 

@@ -15,3 +15,7 @@ ALTER TABLE nodes ADD COLUMN address TEXT;
 -- person's partition (NULL: a workspace-wide timer, fired by the owner of
 -- partition 0).
 ALTER TABLE timers ADD COLUMN profile_id INTEGER;
+-- How far the partition's owner has recorded its segment changes: a node
+-- taking the partition over records only what changed after it.
+ALTER TABLE partition_leases ADD COLUMN recorded_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE partition_leases ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;

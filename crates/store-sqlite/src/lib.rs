@@ -13,6 +13,7 @@ mod write;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use tidings_model::{KeyKind, Micros, ProfileId, StoredEvent, WorkspaceId, message::MessageType, traits::Traits};
@@ -979,6 +980,41 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(db_err)?;
         Ok(renewed)
+    }
+
+    fn mark_recorded(&self, fence: &Fence, seq: i64, at: Micros) -> Result<usize> {
+        let mut w = self.writer()?;
+        let tx = w.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let mut marked = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE partition_leases SET recorded_seq = ?1, recorded_at = ?2
+                     WHERE workspace_id = ?3 AND partition_no = ?4 AND owner = ?5 AND token = ?6 AND expires_at > ?7",
+                )
+                .map_err(db_err)?;
+            for &(partition, token) in &fence.held {
+                marked += stmt
+                    .execute(params![seq, at, fence.workspace.0, partition, fence.node, token, fence.now])
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(marked)
+    }
+
+    fn recorded_positions(&self, ws: WorkspaceId) -> Result<BTreeMap<u32, (i64, Micros)>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT partition_no, recorded_seq, recorded_at FROM partition_leases
+                     WHERE workspace_id = ?1 AND recorded_seq > 0",
+                )
+                .map_err(db_err)?;
+            let rows =
+                stmt.query_map(params![ws.0], |r| Ok((r.get::<_, u32>(0)?, (r.get(1)?, r.get(2)?)))).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().map_err(db_err)
+        })
     }
 
     fn release_partitions(&self, ws: WorkspaceId, node: &str, held: &[(u32, i64)], now: Micros) -> Result<()> {

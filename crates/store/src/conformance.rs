@@ -5,7 +5,7 @@
 
 use crate::{AppendBatch, Outcome, Store, StoreError};
 use tidings_model::message::{Envelope, parse_message};
-use tidings_model::{KeyKind, Message, ProfileId, WorkspaceId, keys};
+use tidings_model::{KeyKind, Message, ProfileId, StoredEvent, WorkspaceId, keys};
 
 /// Generates one `#[test]` per conformance case. `$make` is an expression
 /// yielding a fresh `Box<dyn Store>`. `conformance_tests!(@cases)` is the same
@@ -23,7 +23,8 @@ macro_rules! conformance_tests {
             outbox_enqueues_once_and_tracks_attempts, send_decisions_are_kept_per_profile,
             journey_instances_round_trip, derived_appends_join_the_log, partitions_are_leased_with_fencing_tokens,
             nodes_are_seen_by_heartbeat, nodes_racing_for_partitions_never_share_one,
-            fenced_appends_commit_only_under_the_current_token, claims_stay_in_their_partitions }
+            fenced_appends_commit_only_under_the_current_token, claims_stay_in_their_partitions,
+            recorded_positions_follow_the_lease }
     };
     (@tests [$make:expr]; $($case:ident),*) => {
         $(
@@ -193,6 +194,11 @@ pub fn merge_moves_events_and_traits(s: &dyn Store) {
     assert_eq!(p.traits.values["color"], "red", "the later-set value wins across a merge");
     assert_eq!(p.traits.values["size"], "m");
     assert_eq!(s.profile_history(w, user).unwrap().len(), 4);
+    let both = s.profile_histories(w, &[anon, user, ProfileId(i64::MAX)]).unwrap();
+    let ids = |h: &[StoredEvent]| h.iter().map(|e| e.message_id.clone()).collect::<Vec<_>>();
+    assert_eq!(both.len(), 3, "one history per id asked, in order");
+    assert!(both[0].is_empty() && both[2].is_empty(), "no history for a merged-away or unknown profile");
+    assert_eq!(ids(&both[1]), ids(&s.profile_history(w, user).unwrap()), "as profile_history orders it");
     assert!(s.profile(w, anon).unwrap().is_none(), "the merged profile is gone");
     assert_eq!(s.stats(w).unwrap().profiles, 1);
 }
@@ -672,6 +678,29 @@ pub fn fenced_appends_commit_only_under_the_current_token(s: &dyn Store) {
     assert!(why.contains("partition(s) 2"), "{why}");
     let stored: Vec<String> = s.scan(a, 0, 10).unwrap().into_iter().map(|e| e.message_id).collect();
     assert_eq!(stored, ["f1"], "a refused write stores nothing");
+}
+
+/// How far an owner has recorded its changes is noted on its leases, only
+/// under the current token, and survives a change of owner for the next.
+pub fn recorded_positions_follow_the_lease(s: &dyn Store) {
+    let a = ws(s, "a");
+    let sec = 1_000_000;
+    assert!(s.recorded_positions(a).unwrap().is_empty());
+    let t1 = s.acquire_partition(a, 1, "n1", T0, T0 + 10 * sec).unwrap().unwrap().token;
+    let t2 = s.acquire_partition(a, 2, "n1", T0, T0 + 10 * sec).unwrap().unwrap().token;
+    let fence = |held: Vec<(u32, i64)>, now: i64| crate::Fence { workspace: a, node: "n1".into(), held, now };
+    assert_eq!(s.mark_recorded(&fence(vec![(1, t1), (2, t2)], T0 + sec), 40, T0 + sec).unwrap(), 2);
+    assert_eq!(s.mark_recorded(&fence(vec![(2, t2 + 1)], T0 + 2 * sec), 50, T0 + 2 * sec).unwrap(), 0, "wrong token");
+    assert_eq!(s.mark_recorded(&fence(vec![(1, t1)], T0 + 11 * sec), 60, T0 + 11 * sec).unwrap(), 0, "expired");
+    assert_eq!(s.recorded_positions(a).unwrap(), [(1, (40, T0 + sec)), (2, (40, T0 + sec))].into_iter().collect());
+    // The next owner reads where n1 stopped; its own marks replace it.
+    let t = s.acquire_partition(a, 1, "n2", T0 + 11 * sec, T0 + 21 * sec).unwrap().unwrap().token;
+    assert_eq!(s.recorded_positions(a).unwrap()[&1], (40, T0 + sec));
+    let n2 = crate::Fence { workspace: a, node: "n2".into(), held: vec![(1, t)], now: T0 + 12 * sec };
+    assert_eq!(s.mark_recorded(&n2, 70, T0 + 12 * sec).unwrap(), 1);
+    assert_eq!(s.recorded_positions(a).unwrap()[&1], (70, T0 + 12 * sec));
+    let b = ws(s, "b");
+    assert!(s.recorded_positions(b).unwrap().is_empty(), "per workspace");
 }
 
 /// A node claims only the timers and messages of the partitions it names:

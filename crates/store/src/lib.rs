@@ -73,6 +73,7 @@ mod tests {
 }
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use tidings_model::{KeyKind, Message, Micros, ProfileId, StoredEvent, WorkspaceId, traits::Traits};
 
 /// Storage failures. Backends map their driver errors into these.
@@ -480,6 +481,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// A profile's whole history, oldest first by event time then arrival.
     fn profile_history(&self, ws: WorkspaceId, id: ProfileId) -> Result<Vec<StoredEvent>>;
+    /// The histories of `ids`, each as [`Store::profile_history`] gives it,
+    /// in the order of `ids`. A backend where a query costs a round trip
+    /// reads them in one; the default reads them one by one.
+    fn profile_histories(&self, ws: WorkspaceId, ids: &[ProfileId]) -> Result<Vec<Vec<StoredEvent>>> {
+        ids.iter().map(|&id| self.profile_history(ws, id)).collect()
+    }
     /// The log in arrival order, after `after_seq`.
     fn scan(&self, ws: WorkspaceId, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
     /// First and latest activity time (track, page, screen; not engine events).
@@ -592,4 +599,14 @@ pub trait Store: Send + Sync + 'static {
     fn release_partitions(&self, ws: WorkspaceId, node: &str, held: &[(u32, i64)], now: Micros) -> Result<()>;
     /// Changes of owner after change `after`, oldest first.
     fn lease_changes(&self, ws: WorkspaceId, after: i64) -> Result<Vec<LeaseChange>>;
+    /// Notes, on each lease of `fence` the node still holds with its token
+    /// (unexpired at `fence.now`), that every segment change of the
+    /// partition up to log position `seq` and engine time `at` is recorded;
+    /// returns how many leases were marked. A node that takes the
+    /// partition over computes its memberships there as the baseline of
+    /// what to record ([`Store::recorded_positions`]).
+    fn mark_recorded(&self, fence: &Fence, seq: i64, at: Micros) -> Result<usize>;
+    /// The last position marked recorded per partition of `ws`, as
+    /// `(log position, engine time)`; partitions never marked are absent.
+    fn recorded_positions(&self, ws: WorkspaceId) -> Result<BTreeMap<u32, (i64, Micros)>>;
 }

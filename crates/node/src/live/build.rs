@@ -30,7 +30,7 @@ pub(crate) fn build(
 ) -> Result<Engine, LiveError> {
     let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
     let all = |_: ProfileId| true;
-    build_into(store, ws, &compiled, tz, now, upto, progress, &all, false, |id, state, _| {
+    build_into(store, ws, &compiled, tz, now, upto, progress, &all, None, |id, state, _| {
         engine.install(id, state)?;
         Ok(())
     })?;
@@ -40,8 +40,11 @@ pub(crate) fn build(
 /// Builds the state of every profile for which `keep` holds (asked when
 /// listing them and again before each is built), from its
 /// history up to `upto` as of `now`, and hands each to `install` with,
-/// when `recorded` is asked for, the memberships its history records
-/// (what the last owner of its partition wrote down).
+/// when `recorded` is given, what the last owner of its partition
+/// recorded: `recorded(id)` is the position `(log position, time)` up to
+/// which that owner recorded every change (the memberships there are
+/// computed from the history), or `None` to read the memberships its
+/// history's segment events record.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_into(
     store: &Arc<dyn Store>,
@@ -52,7 +55,7 @@ pub(crate) fn build_into(
     upto: i64,
     progress: &Progress,
     keep: &(dyn Fn(ProfileId) -> bool + Sync),
-    recorded: bool,
+    recorded: Option<&(dyn Fn(ProfileId) -> Option<(i64, Micros)> + Sync)>,
     mut install: impl FnMut(ProfileId, ProfileState, Option<Recorded>) -> Result<(), LiveError>,
 ) -> Result<(), LiveError> {
     let started = Instant::now();
@@ -81,17 +84,23 @@ pub(crate) fn build_into(
                     let chunk = &ids[from..(from + CHUNK).min(ids.len())];
                     // `keep` is asked again as the build goes: a node that lost
                     // a partition meanwhile stops building it.
-                    let built: Result<Vec<_>, StoreError> = chunk
-                        .iter()
-                        .filter(|&&id| keep(id))
-                        .map(|&id| {
-                            let mut history = store.profile_history(ws, id)?;
-                            history.retain(|e| e.seq <= upto);
-                            let input = ProfileInput::from_stored(&history);
-                            let state = tidings_engine::build_state(compiled, tz, &input, now);
-                            Ok((id, state, recorded.then(|| Recorded::of(&history))))
-                        })
-                        .collect();
+                    let wanted: Vec<ProfileId> = chunk.iter().copied().filter(|&id| keep(id)).collect();
+                    let built: Result<Vec<_>, StoreError> = store.profile_histories(ws, &wanted).map(|histories| {
+                        wanted
+                            .iter()
+                            .zip(histories)
+                            .map(|(&id, mut history)| {
+                                history.retain(|e| e.seq <= upto);
+                                let input = ProfileInput::from_stored(&history);
+                                let state = tidings_engine::build_state(compiled, tz, &input, now);
+                                let then = recorded.map(|f| match f(id) {
+                                    Some((seq, at)) => recorded_at(compiled, tz, &history, seq.min(upto), at, id),
+                                    None => Recorded::of(&history),
+                                });
+                                (id, state, then)
+                            })
+                            .collect()
+                    });
                     let failed = built.is_err();
                     if tx.send(built).is_err() || failed {
                         return;
@@ -125,3 +134,22 @@ pub(crate) fn build_into(
 }
 
 type Built = (ProfileId, ProfileState, Option<Recorded>);
+
+/// The memberships `history` gives up to log position `seq` as of `at`:
+/// what an owner that recorded every change up to there had recorded.
+fn recorded_at(
+    compiled: &Arc<Compiled>,
+    tz: &TimeZone,
+    history: &[tidings_model::StoredEvent],
+    seq: i64,
+    at: Micros,
+    id: ProfileId,
+) -> Recorded {
+    let before: Vec<tidings_model::StoredEvent> = history.iter().filter(|e| e.seq <= seq).cloned().collect();
+    let state = tidings_engine::build_state(compiled, tz, &ProfileInput::from_stored(&before), at);
+    let mut scratch = Engine::with_compiled(compiled.clone(), tz.clone());
+    match scratch.install(id, state) {
+        Ok(()) => Recorded::held_by(&scratch, id),
+        Err(_) => Recorded::of(history),
+    }
+}

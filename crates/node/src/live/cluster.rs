@@ -9,16 +9,20 @@
 //! ([`tidings_store::Store::merges_between`]) and applied at their position.
 //!
 //! When its node gains a partition, the engine builds that partition's
-//! profiles from their stored history up to where it has read, then
-//! compares each with what the history records (the `Segment Entered`,
-//! `Segment Exited` and `Stage Changed` events the last owner wrote) and
-//! records the difference: a change the last owner computed but died
-//! before writing is written by the new owner, once. A partition that no
-//! node held before (fencing token 1) is built as a node alone starts:
-//! memberships as they are, without an entry event for everyone in the
-//! log. When it loses a partition it forgets those profiles. Changes are
-//! written under a [`tidings_store::Fence`], so a node that lost a
-//! partition without noticing (paused past its lease) cannot write for it.
+//! profiles from their stored history up to where it has read, and records
+//! what the last owner computed but did not record, once. The baseline is
+//! where the last owner noted (on its lease, every second and after each
+//! build, [`tidings_store::Store::mark_recorded`]) that every change up to
+//! a log position and engine time was recorded: each profile's memberships
+//! there, computed from the history, against its memberships now. A
+//! partition whose last owner never noted a position falls back to the
+//! `Segment Entered`, `Segment Exited` and `Stage Changed` events the
+//! history records. A partition that no node held before (its fencing
+//! token is 1) is built as a node alone starts: memberships as they are,
+//! without an entry event for everyone in the log. When it loses a
+//! partition it forgets those profiles. Changes are written under a
+//! [`tidings_store::Fence`], so a node that lost a partition without
+//! noticing (paused past its lease) cannot write for it.
 
 use crate::partitions::Ownership;
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,6 +84,18 @@ impl Recorded {
             }
         }
         r
+    }
+
+    /// The memberships `engine` holds for `profile`.
+    pub fn held_by(engine: &Engine, profile: ProfileId) -> Recorded {
+        let compiled = engine.compiled();
+        Recorded {
+            segments: compiled.segment_keys().filter(|k| engine.is_member(profile, k)).map(str::to_string).collect(),
+            stages: compiled
+                .stage_set_keys()
+                .map(|set| (set.to_string(), engine.stage_of(profile, set).map(str::to_string)))
+                .collect(),
+        }
     }
 
     /// What the engine holds for `profile` that the history does not

@@ -151,6 +151,8 @@ pub struct Live {
     /// When several nodes share the database: the engine holds only the
     /// partitions its node owns and tails the log ([`cluster`]).
     cluster: Option<Cluster>,
+    /// With several nodes: the partitions whose profiles the engine has built.
+    serving: Mutex<std::collections::BTreeSet<u32>>,
     applied: Applied,
     tx: Sender<Cmd>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -316,6 +318,7 @@ impl Live {
             default_tz,
             manual,
             cluster,
+            serving: Mutex::default(),
             applied: Applied::default(),
             tx: tx.clone(),
             thread: Mutex::new(None),
@@ -366,6 +369,13 @@ impl Live {
     /// The node this engine works for, when several share the database.
     pub fn cluster(&self) -> Option<&Cluster> {
         self.cluster.as_ref()
+    }
+
+    /// With several nodes: the partitions the engine has built and answers
+    /// for (a partition just gained is not among them until its profiles
+    /// are built from the log).
+    pub fn serving(&self) -> std::collections::BTreeSet<u32> {
+        self.serving.lock().clone()
     }
 
     /// The log position the engine has taken in.

@@ -33,7 +33,15 @@ pub(super) struct EngineThread {
     waiting: Vec<Cmd>,
     /// With several nodes: the partitions whose profiles the engine holds.
     built: BTreeSet<u32>,
+    /// With several nodes: when the recorded position was last noted on the leases.
+    marked: Instant,
+    /// A change could not be recorded (not for want of a lease): the
+    /// position is no longer noted, so that the next owner records it.
+    unrecorded: bool,
 }
+
+/// How often a node notes on its leases how far it has recorded.
+const MARK_EVERY: Duration = Duration::from_secs(1);
 
 impl EngineThread {
     pub(super) fn new(live: Arc<Live>, store: Arc<dyn Store>, clock: Arc<dyn Clock>, last_seq: i64) -> EngineThread {
@@ -46,6 +54,8 @@ impl EngineThread {
             last_snapshot: Instant::now(),
             waiting: Vec::new(),
             built: BTreeSet::new(),
+            marked: Instant::now(),
+            unrecorded: false,
         }
     }
 
@@ -258,7 +268,10 @@ impl EngineThread {
                 Err(StoreError::Fenced(why)) => {
                     tracing::warn!(reason = %why, "segment changes not recorded: this node lost the partition");
                 }
-                Err(e) => tracing::error!(error = %e, "could not record segment changes; the next owner records them"),
+                Err(e) => {
+                    self.unrecorded = true;
+                    tracing::error!(error = %e, "could not record segment changes; the next owner records them")
+                }
             }
             return;
         }
@@ -297,7 +310,7 @@ impl EngineThread {
             let built = self.built.clone();
             let keep = move |p: ProfileId| built.contains(&partition_of(p));
             let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
-            build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, false, |id, state, _| {
+            build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, None, |id, state, _| {
                 engine.install(id, state)?;
                 Ok(())
             })?;
@@ -368,19 +381,44 @@ impl EngineThread {
                 "partitions handed on; their profiles forgotten"
             );
             self.built.retain(|p| !lost.contains(p));
+            *self.live.serving.lock() = self.built.clone();
         }
         let gained: BTreeSet<u32> = held.difference(&self.built).copied().collect();
         if !gained.is_empty() {
             match self.take_on(&gained, now) {
                 Ok(changes) => {
                     self.built.extend(gained);
+                    *self.live.serving.lock() = self.built.clone();
                     self.record(changes);
+                    self.mark_recorded(true);
                 }
                 Err(e) => tracing::error!(error = %e, "could not build gained partitions; trying again"),
             }
         }
-        if let Err(e) = self.tail() {
-            tracing::error!(error = %e, "could not read the log; trying again");
+        match self.tail() {
+            Ok(()) => self.mark_recorded(false),
+            Err(e) => tracing::error!(error = %e, "could not read the log; trying again"),
+        }
+    }
+
+    /// Notes on the leases of the partitions built that every change up to
+    /// the engine's position and time is recorded (at most every
+    /// [`MARK_EVERY`] unless `now`): a node that takes one over records
+    /// only what changed after (see [`super::cluster`]).
+    fn mark_recorded(&mut self, now: bool) {
+        let Some(cluster) = self.live.cluster.clone() else { return };
+        if self.unrecorded || (!now && self.marked.elapsed() < MARK_EVERY) {
+            return;
+        }
+        let mut fence = cluster.fence(self.live.workspace, self.clock.now());
+        fence.held.retain(|(p, _)| self.built.contains(p));
+        if fence.held.is_empty() {
+            return;
+        }
+        let at = self.live.engine.read().now();
+        match self.store.mark_recorded(&fence, self.last_seq, at) {
+            Ok(_) => self.marked = Instant::now(),
+            Err(e) => tracing::warn!(error = %e, "could not note how far segment changes are recorded"),
         }
     }
 
@@ -399,12 +437,27 @@ impl EngineThread {
             gained.contains(&part)
                 && cluster.as_ref().is_some_and(|c| c.ownership.token(ws, part, clock.now()).is_some())
         };
+        // Where each last owner noted it had recorded everything: its
+        // memberships there are the baseline of what to record now.
+        let positions = self.store.recorded_positions(ws)?;
+        let recorded_upto = |p: ProfileId| positions.get(&partition_of(p)).copied();
         let mut built = Vec::new();
         let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
-        build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, true, |id, state, recorded| {
-            built.push((id, state, recorded.unwrap_or_default()));
-            Ok(())
-        })?;
+        build_into(
+            store,
+            ws,
+            &compiled,
+            &tz,
+            now,
+            upto,
+            progress,
+            &keep,
+            Some(&recorded_upto),
+            |id, state, recorded| {
+                built.push((id, state, recorded.unwrap_or_default()));
+                Ok(())
+            },
+        )?;
         let mut engine = self.live.engine.write();
         let mut changes = engine.advance(now);
         let at = engine.now().max(now);
