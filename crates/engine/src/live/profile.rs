@@ -109,6 +109,19 @@ pub struct ProfileState {
 }
 
 impl ProfileState {
+    /// The workspace segments this state is a member of, by key (`c` is
+    /// what the state was built with).
+    pub fn segments_in<'c>(&self, c: &'c Compiled) -> impl Iterator<Item = &'c str> {
+        c.segment_keys().enumerate().filter(|(slot, _)| self.is_member(*slot)).map(|(_, k)| k)
+    }
+
+    /// Each stage set's current stage in this state (`None`: no stage).
+    pub fn stages_in<'c>(&self, c: &'c Compiled) -> impl Iterator<Item = (&'c str, Option<&'c str>)> {
+        c.stage_sets.iter().enumerate().map(|(slot, (set, stages))| {
+            (set.as_str(), self.stage(slot).and_then(|i| stages.get(i as usize)).map(String::as_str))
+        })
+    }
+
     pub(crate) fn new(c: &Compiled) -> ProfileState {
         let traits = TraitStore::default();
         // An empty state's answer does not depend on the time.

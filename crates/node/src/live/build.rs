@@ -30,21 +30,30 @@ pub(crate) fn build(
 ) -> Result<Engine, LiveError> {
     let mut engine = Engine::with_compiled(compiled.clone(), tz.clone());
     let all = |_: ProfileId| true;
-    build_into(store, ws, &compiled, tz, now, upto, progress, &all, None, |id, state, _| {
+    build_into(store, ws, &compiled, tz, now, upto, progress, &all, &|_| Baseline::None, |id, state, _| {
         engine.install(id, state)?;
         Ok(())
     })?;
     Ok(engine)
 }
 
+/// What a build hands on beside a profile's state: what the last owner of
+/// its partition recorded (see [`super::cluster`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Baseline {
+    /// Nothing: the partition is built as a node alone starts.
+    None,
+    /// The memberships its history's segment events record.
+    Events,
+    /// Its memberships at this log position and time, computed from its
+    /// history: the last owner recorded every change up to there.
+    At(i64, Micros),
+}
+
 /// Builds the state of every profile for which `keep` holds (asked when
 /// listing them and again before each is built), from its
-/// history up to `upto` as of `now`, and hands each to `install` with,
-/// when `recorded` is given, what the last owner of its partition
-/// recorded: `recorded(id)` is the position `(log position, time)` up to
-/// which that owner recorded every change (the memberships there are
-/// computed from the history), or `None` to read the memberships its
-/// history's segment events record.
+/// history up to `upto` as of `now`, and hands each to `install` with
+/// what `baseline` asks for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_into(
     store: &Arc<dyn Store>,
@@ -55,7 +64,7 @@ pub(crate) fn build_into(
     upto: i64,
     progress: &Progress,
     keep: &(dyn Fn(ProfileId) -> bool + Sync),
-    recorded: Option<&(dyn Fn(ProfileId) -> Option<(i64, Micros)> + Sync)>,
+    baseline: &(dyn Fn(ProfileId) -> Baseline + Sync),
     mut install: impl FnMut(ProfileId, ProfileState, Option<Recorded>) -> Result<(), LiveError>,
 ) -> Result<(), LiveError> {
     let started = Instant::now();
@@ -92,12 +101,17 @@ pub(crate) fn build_into(
                             .map(|(&id, mut history)| {
                                 history.retain(|e| e.seq <= upto);
                                 let input = ProfileInput::from_stored(&history);
-                                let state = tidings_engine::build_state(compiled, tz, &input, now);
-                                let then = recorded.map(|f| match f(id) {
-                                    Some((seq, at)) => recorded_at(compiled, tz, &history, seq.min(upto), at, id),
-                                    None => Recorded::of(&history),
-                                });
-                                (id, state, then)
+                                let then = match baseline(id) {
+                                    Baseline::None => None,
+                                    Baseline::Events => Some(Recorded::of(&history)),
+                                    Baseline::At(seq, at) => {
+                                        let before = input.messages.iter().filter(|m| m.seq <= seq).cloned().collect();
+                                        let state =
+                                            tidings_engine::build_state(compiled, tz, &ProfileInput::new(before), at);
+                                        Some(Recorded::held_in(compiled, &state))
+                                    }
+                                };
+                                (id, tidings_engine::build_state(compiled, tz, &input, now), then)
                             })
                             .collect()
                     });
@@ -134,22 +148,3 @@ pub(crate) fn build_into(
 }
 
 type Built = (ProfileId, ProfileState, Option<Recorded>);
-
-/// The memberships `history` gives up to log position `seq` as of `at`:
-/// what an owner that recorded every change up to there had recorded.
-fn recorded_at(
-    compiled: &Arc<Compiled>,
-    tz: &TimeZone,
-    history: &[tidings_model::StoredEvent],
-    seq: i64,
-    at: Micros,
-    id: ProfileId,
-) -> Recorded {
-    let before: Vec<tidings_model::StoredEvent> = history.iter().filter(|e| e.seq <= seq).cloned().collect();
-    let state = tidings_engine::build_state(compiled, tz, &ProfileInput::from_stored(&before), at);
-    let mut scratch = Engine::with_compiled(compiled.clone(), tz.clone());
-    match scratch.install(id, state) {
-        Ok(()) => Recorded::held_by(&scratch, id),
-        Err(_) => Recorded::of(history),
-    }
-}

@@ -27,7 +27,7 @@
 use crate::partitions::Ownership;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use tidings_engine::{Change, ChangeKind, Engine};
+use tidings_engine::{Change, ChangeKind, Compiled, Engine, ProfileState};
 use tidings_model::event::{SEGMENT_ENTERED, SEGMENT_EXITED, STAGE_CHANGED};
 use tidings_model::{Micros, ProfileId, StoredEvent, WorkspaceId};
 use tidings_store::Fence;
@@ -86,14 +86,13 @@ impl Recorded {
         r
     }
 
-    /// The memberships `engine` holds for `profile`.
-    pub fn held_by(engine: &Engine, profile: ProfileId) -> Recorded {
-        let compiled = engine.compiled();
+    /// The memberships of a state built with `compiled`.
+    pub fn held_in(compiled: &Compiled, state: &ProfileState) -> Recorded {
         Recorded {
-            segments: compiled.segment_keys().filter(|k| engine.is_member(profile, k)).map(str::to_string).collect(),
-            stages: compiled
-                .stage_set_keys()
-                .map(|set| (set.to_string(), engine.stage_of(profile, set).map(str::to_string)))
+            segments: state.segments_in(compiled).map(str::to_string).collect(),
+            stages: state
+                .stages_in(compiled)
+                .map(|(set, stage)| (set.to_string(), stage.map(str::to_string)))
                 .collect(),
         }
     }

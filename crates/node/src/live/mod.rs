@@ -35,7 +35,7 @@ use tidings_model::{Clock, Message, Micros, ProfileId, StoredEvent, WorkspaceId}
 use tidings_rules::Condition;
 use tidings_store::{AppendBatch, AppendResult, Outcome, Store, StoreError};
 
-pub(crate) use build::{build, build_into};
+pub(crate) use build::{Baseline, build, build_into};
 pub use cluster::Cluster;
 
 /// The snapshot's name in the store.

@@ -2,7 +2,7 @@
 //! for changes with time alone, records every change as an event of the
 //! profile, rebuilds on new definitions, and snapshots the state.
 
-use super::{Cmd, Live, LiveError, PAGE, RecentChange, Replaced, SNAPSHOT, build, build_into};
+use super::{Baseline, Cmd, Live, LiveError, PAGE, RecentChange, Replaced, SNAPSHOT, build, build_into};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -310,7 +310,7 @@ impl EngineThread {
             let built = self.built.clone();
             let keep = move |p: ProfileId| built.contains(&partition_of(p));
             let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
-            build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, None, |id, state, _| {
+            build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, &|_| Baseline::None, |id, state, _| {
                 engine.install(id, state)?;
                 Ok(())
             })?;
@@ -437,41 +437,39 @@ impl EngineThread {
             gained.contains(&part)
                 && cluster.as_ref().is_some_and(|c| c.ownership.token(ws, part, clock.now()).is_some())
         };
-        // Where each last owner noted it had recorded everything: its
-        // memberships there are the baseline of what to record now.
-        let positions = self.store.recorded_positions(ws)?;
-        let recorded_upto = |p: ProfileId| positions.get(&partition_of(p)).copied();
-        let mut built = Vec::new();
-        let (store, ws, upto, progress) = (&self.store, self.live.workspace, self.last_seq, &self.live.progress);
-        build_into(
-            store,
-            ws,
-            &compiled,
-            &tz,
-            now,
-            upto,
-            progress,
-            &keep,
-            Some(&recorded_upto),
-            |id, state, recorded| {
-                built.push((id, state, recorded.unwrap_or_default()));
-                Ok(())
-            },
-        )?;
-        let mut engine = self.live.engine.write();
-        let mut changes = engine.advance(now);
-        let at = engine.now().max(now);
-        let count = built.len();
         // A partition no node held before (token 1) starts as a node alone
         // does: memberships as built, without entry events for everyone in
-        // the log. One with a last owner gets what that owner left unrecorded.
+        // the log. One with a last owner gets what that owner left
+        // unrecorded: against its memberships where that owner noted it had
+        // recorded everything, or, had it noted nothing, against the
+        // history's segment events.
         let handed: BTreeSet<u32> = cluster
             .as_ref()
             .map(|c| c.ownership.held(ws, now).into_iter().filter(|&(_, t)| t > 1).map(|(p, _)| p).collect())
             .unwrap_or_default();
+        let positions = if handed.is_empty() { Default::default() } else { self.store.recorded_positions(ws)? };
+        let upto = self.last_seq;
+        let baseline = |p: ProfileId| {
+            let part = partition_of(p);
+            match positions.get(&part) {
+                _ if !handed.contains(&part) => Baseline::None,
+                Some(&(seq, at)) => Baseline::At(seq.min(upto), at),
+                None => Baseline::Events,
+            }
+        };
+        let mut built = Vec::new();
+        let (store, progress) = (&self.store, &self.live.progress);
+        build_into(store, ws, &compiled, &tz, now, upto, progress, &keep, &baseline, |id, state, recorded| {
+            built.push((id, state, recorded));
+            Ok(())
+        })?;
+        let mut engine = self.live.engine.write();
+        let mut changes = engine.advance(now);
+        let at = engine.now().max(now);
+        let count = built.len();
         for (id, state, recorded) in built {
             engine.install(id, state)?;
-            if handed.contains(&partition_of(id)) {
+            if let Some(recorded) = recorded {
                 changes.extend(recorded.changes(&engine, id, at));
             }
         }
